@@ -1,0 +1,166 @@
+//! command-api: the public HTTP origin. Commands go through the aggregates into the event
+//! store; queries read the read models `projections` builds. The relay that publishes the
+//! event store to Kafka lives here too (`relay` module, `relay` binary), because the write
+//! side owns the store.
+
+pub mod bootstrap;
+pub mod http;
+pub mod passwords;
+pub mod relay;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use domain::user::User;
+use plumbing::ops::{self, OpsState};
+use plumbing::store::AggregateStore;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::http::error::{self, ApiError};
+use crate::http::extract::BODY_LIMIT;
+use crate::http::{auth::JwtKeys, idempotency, rate_limit};
+use crate::passwords::Passwords;
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// The whole HTTP application; tests drive it in process with `tower::ServiceExt::oneshot`.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/auth/register", post(routes::auth::register))
+        .route("/api/auth/login", post(routes::auth::login))
+        .route(
+            "/api/admin/users/{user_id}/roles",
+            post(routes::admin::grant_role),
+        )
+        .route(
+            "/api/users/profile",
+            get(routes::users::get_profile).put(routes::users::update_profile),
+        )
+        .route(
+            "/api/users/addresses",
+            get(routes::users::list_addresses).post(routes::users::add_address),
+        )
+        .route(
+            "/api/users/addresses/{address_id}",
+            put(routes::users::update_address).delete(routes::users::delete_address),
+        )
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(error::not_found)
+        // Innermost first: idempotency sees the request after rate limiting.
+        .layer(middleware::from_fn_with_state(
+            state.idempotency(),
+            idempotency::idempotency,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.command_limits(),
+            rate_limit::limit_commands,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state.clone());
+
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(ops::router(state.ops.clone()))
+        .merge(api)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(middleware::from_fn(reject_oversized)),
+        )
+}
+
+/// Refuses a declared body over the limit before reading any of it.
+async fn reject_oversized(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
+}
+
+/// Builds the state from settings: connects, migrates, ensures the bootstrap admin.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let pool = plumbing::db::connect(
+        &settings.infra.database_url,
+        settings.infra.database_max_connections,
+    )
+    .await?;
+    let jwt = Arc::new(JwtKeys::new(
+        settings.auth.jwt_secret.as_bytes(),
+        &settings.auth.jwt_issuer,
+        &settings.auth.jwt_audience,
+        settings.jwt_ttl(),
+    ));
+    let state = AppState {
+        users: Arc::new(AggregateStore::<User>::new(pool.clone(), ())),
+        passwords: Passwords::new(&settings.auth)?,
+        limits: Arc::new(rate_limit::RateLimits::new(&settings.limits)),
+        ops: OpsState {
+            pool: pool.clone(),
+            kafka: settings.infra.kafka(),
+            metrics: ops::prometheus(),
+        },
+        jwt,
+        pool,
+    };
+    if let (Some(email), Some(password)) = (
+        &settings.bootstrap_admin_email,
+        &settings.bootstrap_admin_password,
+    ) {
+        bootstrap::ensure_admin(&state, email, password)
+            .await
+            .context("cannot ensure the bootstrap admin")?;
+    }
+    Ok(state)
+}
+
+/// Runs the HTTP server until SIGTERM / Ctrl-C.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    settings.validate()?;
+    let state = build_state(&settings).await?;
+    let shutdown = plumbing::shutdown::on_signal();
+    tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
+    ops::serve(settings.http_addr.clone(), app(state), shutdown).await
+}
+
+/// Bounds in-memory limiter state and purges expired idempotency keys.
+async fn housekeeping(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        state.limits.housekeeping();
+        if let Err(err) = idempotency::purge_expired(&state.pool).await {
+            tracing::warn!(error = %err, "cannot purge expired idempotency keys");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Turns stored rows into envelopes and publishes a batch, waiting for every acknowledgement.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::future::try_join_all;
+use plumbing::kafka::KafkaSettings;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use schemas::envelope::{event_id, redact};
+use schemas::{Envelope, EventMetadata};
+use tokio::sync::Mutex;
+
+use super::feed::StoredEvent;
+
+pub struct Publisher {
+    kafka: KafkaSettings,
+    producer: FutureProducer,
+    /// Topics known to exist; an event of a new aggregate type creates its topic first.
+    ensured: Mutex<HashSet<String>>,
+}
+
+impl Publisher {
+    pub fn new(kafka: KafkaSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            producer: kafka.producer()?,
+            kafka,
+            ensured: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Publishes every event of `batch`; returns only when all were acknowledged.
+    pub async fn publish(&self, batch: &[StoredEvent]) -> anyhow::Result<()> {
+        let mut records = Vec::with_capacity(batch.len());
+        for row in batch {
+            let topic = schemas::topics::topic_for(&self.kafka.topic_prefix, &row.aggregate_type);
+            self.ensure_topic(&topic).await?;
+            let envelope = envelope_of(row);
+            if let Err(err) = schemas::decode(&envelope) {
+                // Publish anyway: holding the feed back would stall every consumer; the
+                // consumers dead-letter what they cannot decode.
+                metrics::counter!("relay_undecodable_events_total").increment(1);
+                tracing::error!(error = %err, aggregate_type = %row.aggregate_type,
+                    aggregate_id = %row.aggregate_id, sequence = row.sequence,
+                    "stored event does not decode");
+            }
+            let payload = serde_json::to_vec(&envelope).context("serialising envelope")?;
+            records.push((topic, row, envelope.metadata, payload));
+        }
+        let sends = records.iter().map(|(topic, row, metadata, payload)| {
+            let mut headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "event_type",
+                    value: Some(row.event_type.as_str()),
+                })
+                .insert(Header {
+                    key: "aggregate_type",
+                    value: Some(row.aggregate_type.as_str()),
+                });
+            if let Some(correlation) = &metadata.correlation_id {
+                headers = headers.insert(Header {
+                    key: "correlation_id",
+                    value: Some(correlation.as_str()),
+                });
+            }
+            let record = FutureRecord::to(topic)
+                .key(row.aggregate_id.as_str())
+                .payload(payload.as_slice())
+                .headers(headers);
+            async move {
+                self.producer
+                    .send(record, Duration::from_secs(30))
+                    .await
+                    .map_err(|(err, _)| anyhow::Error::new(err))
+            }
+        });
+        try_join_all(sends)
+            .await
+            .context("broker did not acknowledge")?;
+        Ok(())
+    }
+
+    async fn ensure_topic(&self, topic: &str) -> anyhow::Result<()> {
+        let mut ensured = self.ensured.lock().await;
+        if !ensured.contains(topic) {
+            self.kafka.ensure_topics(&[topic.to_owned()]).await?;
+            ensured.insert(topic.to_owned());
+        }
+        Ok(())
+    }
+}
+
+pub fn envelope_of(row: &StoredEvent) -> Envelope {
+    let sequence = u64::try_from(row.sequence).unwrap_or_default();
+    // Stored events are externally tagged ({"Type": {...}}); the envelope carries the inner
+    // object beside its event_type.
+    let mut payload = match &row.payload {
+        serde_json::Value::Object(map) if map.len() == 1 && map.contains_key(&row.event_type) => {
+            map[&row.event_type].clone()
+        }
+        other => other.clone(),
+    };
+    redact(&row.aggregate_type, &row.event_type, &mut payload);
+    Envelope {
+        event_id: event_id(&row.aggregate_type, &row.aggregate_id, sequence),
+        aggregate_type: row.aggregate_type.clone(),
+        aggregate_id: row.aggregate_id.clone(),
+        sequence,
+        global_position: row.global_position,
+        event_type: row.event_type.clone(),
+        event_version: row.event_version.clone(),
+        occurred_at: row.recorded_at,
+        payload,
+        metadata: EventMetadata::from_stored(&row.metadata),
+    }
+}

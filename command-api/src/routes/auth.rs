@@ -1,0 +1,94 @@
+//! `POST /api/auth/register` and `POST /api/auth/login`, served from the write side so login
+//! works the moment register has answered.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use domain::rules::{self, Checks, MAX_STRING};
+use domain::user::{UserCommand, UserError, user_id_for_email};
+use schemas::api::users::{LoginRequest, RegisterRequest, RegisterResponse, TokenResponse};
+
+use crate::http::consistency::Written;
+use crate::http::context::RequestContext;
+use crate::http::error::ApiError;
+use crate::http::extract::Json;
+use crate::http::store_error::from_execute;
+use crate::state::AppState;
+
+pub async fn register(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Json(body): Json<RegisterRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Checks::new()
+        .email("email", body.email.trim())
+        .password("password", &body.password)
+        .text("name", &body.name, MAX_STRING)
+        .finish()
+        .map_err(ApiError::Validation)?;
+    let email = rules::normalize_email(&body.email);
+    let user_id = user_id_for_email(&email);
+    let password_hash = state.passwords.hash(body.password).await?;
+    let executed = state
+        .users
+        .execute(
+            &user_id.to_string(),
+            UserCommand::Register {
+                user_id,
+                email,
+                name: body.name.trim().to_owned(),
+                password_hash,
+                now: Utc::now(),
+            },
+            &ctx.metadata(Some(user_id)),
+        )
+        .await
+        .map_err(|e| {
+            from_execute(e, |e| match e {
+                UserError::EmailTaken => {
+                    ApiError::conflict("an account with this email already exists")
+                }
+                other => ApiError::unprocessable(other.to_string()),
+            })
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Written(executed.position()),
+        Json(RegisterResponse { user_id }),
+    ))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let email = rules::normalize_email(&body.email);
+    if email.is_empty() || email.len() > rules::MAX_EMAIL || body.password.len() > 1024 {
+        return Err(invalid_credentials());
+    }
+    state.limits.check_login(&email)?;
+    let (user, _) = state
+        .users
+        .load(&user_id_for_email(&email).to_string())
+        .await
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
+    let stored = user.is_registered().then(|| user.password_hash.clone());
+    if !state.passwords.verify(body.password, stored).await? {
+        state.limits.record_failed_login(&email)?;
+        return Err(invalid_credentials());
+    }
+    let user_id = user.user_id.ok_or_else(invalid_credentials)?;
+    let now = Utc::now().timestamp().max(0) as u64;
+    let access_token = state.jwt.issue(user_id, &user.roles, now)?;
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: state.jwt.ttl().as_secs(),
+    }))
+}
+
+/// One message for a wrong email and a wrong password, so accounts cannot be enumerated.
+fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized("wrong email or password".into())
+}

@@ -1,0 +1,119 @@
+//! Typed configuration of the command-api and relay processes, from the environment (or the
+//! same names as flags), validated at start.
+
+use std::time::Duration;
+
+use clap::Args;
+pub use plumbing::settings::Infra;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "command-api",
+    about = "Ticketing HTTP API (commands and queries)"
+)]
+pub struct Settings {
+    #[command(flatten)]
+    pub infra: Infra,
+    /// Address to listen on; port 0 picks a free port (logged as `LISTENING <addr>`).
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: String,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    #[command(flatten)]
+    pub limits: RateLimitSettings,
+    #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+    #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// HMAC secret of the HS256 access tokens; shared with the notifier. At least 32 bytes.
+    #[arg(
+        long,
+        env = "JWT_SECRET",
+        hide_env_values = true,
+        default_value = "dev-only-secret-change-me-0123456789abcdef"
+    )]
+    pub jwt_secret: String,
+    #[arg(long, env = "JWT_ISSUER", default_value = "ticketing")]
+    pub jwt_issuer: String,
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "ticketing-api")]
+    pub jwt_audience: String,
+    #[arg(long, env = "JWT_TTL_SECONDS", default_value_t = 3600)]
+    pub jwt_ttl_seconds: u64,
+    /// Argon2id memory cost in KiB (OWASP's 19 MiB by default). Lower only for tests and
+    /// load generation that create many users.
+    #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    #[arg(long, env = "ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RateLimitSettings {
+    /// Failed logins per account per minute before further attempts get 429.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_FAILED_LOGINS_PER_MINUTE",
+        default_value_t = 10
+    )]
+    pub failed_logins_per_minute: u32,
+    /// Sustained command rate per user (requests per second).
+    #[arg(long, env = "RATE_LIMIT_COMMANDS_PER_SECOND", default_value_t = 50)]
+    pub commands_per_second: u32,
+    #[arg(long, env = "RATE_LIMIT_COMMANDS_BURST", default_value_t = 100)]
+    pub commands_burst: u32,
+}
+
+impl Settings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.auth.jwt_secret.len() >= 32,
+            "JWT_SECRET must be at least 32 bytes"
+        );
+        anyhow::ensure!(
+            self.auth.jwt_ttl_seconds > 0,
+            "JWT_TTL_SECONDS must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.failed_logins_per_minute > 0
+                && self.limits.commands_per_second > 0
+                && self.limits.commands_burst > 0,
+            "rate limits must be positive"
+        );
+        anyhow::ensure!(
+            self.bootstrap_admin_email.is_some() == self.bootstrap_admin_password.is_some(),
+            "set both BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD, or neither"
+        );
+        Ok(())
+    }
+
+    pub fn jwt_ttl(&self) -> Duration {
+        Duration::from_secs(self.auth.jwt_ttl_seconds)
+    }
+}
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "relay",
+    about = "Publishes the events table to Kafka, in commit order"
+)]
+pub struct RelaySettings {
+    #[command(flatten)]
+    pub infra: Infra,
+    /// Operations endpoints (/health, /ready, /metrics).
+    #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9100")]
+    pub ops_addr: String,
+    #[arg(long, env = "RELAY_BATCH_SIZE", default_value_t = 500)]
+    pub batch_size: i64,
+    /// Pause between polls when the feed is empty, in milliseconds.
+    #[arg(long, env = "RELAY_IDLE_POLL_MS", default_value_t = 20)]
+    pub idle_poll_ms: u64,
+    /// Name of the checkpoint row (one per relayed store).
+    #[arg(long, env = "RELAY_NAME", default_value = "main")]
+    pub name: String,
+}

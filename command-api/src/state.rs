@@ -1,0 +1,46 @@
+//! Everything a request handler can reach, cloned cheaply into each request.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use domain::user::User;
+use plumbing::ops::OpsState;
+use plumbing::store::AggregateStore;
+use sqlx::PgPool;
+
+use crate::http::auth::JwtKeys;
+use crate::http::idempotency::IdempotencyState;
+use crate::http::rate_limit::{CommandLimitState, RateLimits};
+use crate::passwords::Passwords;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub users: Arc<AggregateStore<User>>,
+    pub jwt: Arc<JwtKeys>,
+    pub passwords: Passwords,
+    pub limits: Arc<RateLimits>,
+    pub ops: OpsState,
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+impl AppState {
+    pub fn idempotency(&self) -> IdempotencyState {
+        IdempotencyState {
+            pool: self.pool.clone(),
+            jwt: self.jwt.clone(),
+        }
+    }
+
+    pub fn command_limits(&self) -> CommandLimitState {
+        CommandLimitState {
+            limits: self.limits.clone(),
+            jwt: self.jwt.clone(),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of command-api against real PostgreSQL and Kafka (started by
+//! `compose/test.sh`). One binary with modules, so the suite links once.
+
+mod bad_input;
+mod http_flow;
+mod relay_loss;
+mod support;

@@ -1,0 +1,226 @@
+//! Shared helpers: the in-process app over a fresh database, and the running stack
+//! (command-api, relay, projections as real processes).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use clap::Parser;
+use http_body_util::BodyExt;
+use plumbing::testkit::{self, Service, TestDb};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The app in process (no network), for request/response tests.
+pub struct TestApp {
+    pub app: Router,
+    pub db: TestDb,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        let db = testkit::fresh_database().await;
+        let prefix = testkit::unique_prefix();
+        let settings = command_api::settings::Settings::try_parse_from([
+            "command-api",
+            "--database-url",
+            &db.url,
+            "--kafka-brokers",
+            &testkit::kafka_brokers(),
+            "--kafka-topic-prefix",
+            &prefix,
+            "--jwt-secret",
+            testkit::TEST_JWT_SECRET,
+            "--argon2-memory-kib",
+            "1024",
+            "--argon2-iterations",
+            "1",
+        ])
+        .expect("test settings parse");
+        let state = command_api::build_state(&settings).await.expect("state");
+        TestApp {
+            app: command_api::app(state),
+            db,
+        }
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: &str, token: Option<&str>) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        self.raw(method, path, body.as_bytes().to_vec(), &headers)
+            .await
+    }
+
+    pub async fn register_and_login(&self, email: &str) -> String {
+        let reg = self
+            .json(
+                Method::POST,
+                "/api/auth/register",
+                &serde_json::json!({"email": email, "password": PASSWORD, "name": "Test"})
+                    .to_string(),
+                None,
+            )
+            .await;
+        assert_eq!(reg.status, StatusCode::CREATED, "register: {:?}", reg.body);
+        let login = self
+            .json(
+                Method::POST,
+                "/api/auth/login",
+                &serde_json::json!({"email": email, "password": PASSWORD}).to_string(),
+                None,
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "login: {:?}", login.body);
+        login.body["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("count events")
+    }
+}
+
+/// Asserts a problem+json answer with `status`.
+pub fn assert_problem(reply: &Reply, status: StatusCode, context: &str) {
+    assert_eq!(reply.status, status, "{context}: {:?}", reply.body);
+    assert_eq!(
+        reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{context}: content type"
+    );
+    for member in ["type", "title", "status", "detail"] {
+        assert!(
+            reply.body.get(member).is_some(),
+            "{context}: problem lacks {member}: {:?}",
+            reply.body
+        );
+    }
+    assert_eq!(reply.body["status"], status.as_u16(), "{context}");
+}
+
+/// command-api, relay and projections as processes over one fresh database and prefix.
+pub struct Stack {
+    pub db: TestDb,
+    pub env: HashMap<String, String>,
+    pub api: Option<Service>,
+    pub relay: Service,
+    pub projections: Service,
+    pub http: reqwest::Client,
+}
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let db = testkit::fresh_database().await;
+        let prefix = testkit::unique_prefix();
+        let mut env = testkit::service_env(&db.url, &prefix);
+        env.insert("BOOTSTRAP_ADMIN_EMAIL".into(), ADMIN_EMAIL.into());
+        env.insert("BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
+        let relay = Service::start("relay", &env, true).await;
+        let projections = Service::start("projections", &env, true).await;
+        let api = Service::start("command-api", &env, true).await;
+        Stack {
+            db,
+            env,
+            api: Some(api),
+            relay,
+            projections,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.as_ref().expect("api running").url())
+    }
+
+    /// Kills command-api (SIGKILL) and starts a new one on a new port.
+    pub async fn restart_api(&mut self) {
+        if let Some(api) = self.api.take() {
+            api.kill().await;
+        }
+        self.api = Some(Service::start("command-api", &self.env, true).await);
+    }
+
+    pub async fn register(&self, email: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/auth/register"))
+            .json(&serde_json::json!({"email": email, "password": PASSWORD, "name": "Test User"}))
+            .send()
+            .await
+            .expect("register request")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let reply = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(reply.status(), 200, "login of {email}");
+        let body: Value = reply.json().await.expect("login body");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+#
+# compose/test.sh - the whole test suite, starting what it needs (the README's test command;
+# .ci/run calls exactly this).
+#
+# Usage:
+#   compose/test.sh [extra cargo test args]
+#
+# Steps: install missing dependencies (compose/install-deps.sh); check formatting and
+# clippy; build the workspace once (every test binary and the service binaries the
+# integration tests start as processes); start PostgreSQL on 5432, a second, isolated
+# PostgreSQL cluster on 5433 (for the test that holds transactions open on purpose, which
+# would stall every other relay on the same cluster) and Kafka on 9092; run every test.
+# Services this script started are stopped again at the end; ones already running (for
+# example a stack from compose/up.sh) are reused and left running.
+#
+# Environment: CARGO_TARGET_DIR [<repo>/target], PG_PORT [5432], PG_ISOLATED_PORT [5433],
+# KAFKA_PORT [9092], SKIP_LINT=1 skips fmt/clippy.
+
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PG_PORT="${PG_PORT:-5432}"
+PG_ISOLATED_PORT="${PG_ISOLATED_PORT:-5433}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+started=()
+
+cleanup() {
+    local status=$?
+    for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+        case "${started[$i]}" in
+            kafka) "$ROOT/compose/kafka.sh" down || true ;;
+            pg:*) PG_PORT="${started[$i]#pg:}" "$ROOT/compose/postgres.sh" down || true ;;
+        esac
+    done
+    exit "$status"
+}
+trap cleanup EXIT
+
+begin=$(now_s)
+"$ROOT/compose/install-deps.sh"
+# shellcheck source=/dev/null
+[[ -f "$HOME/.cargo/env" ]] && source "$HOME/.cargo/env"
+cd "$ROOT"
+
+if [[ "${SKIP_LINT:-0}" != 1 ]]; then
+    log "checking formatting and lints"
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+log "building the workspace once"
+cargo build --workspace --all-targets --locked
+
+if ! PG_PORT="$PG_PORT" "$ROOT/compose/postgres.sh" status >/dev/null 2>&1; then
+    PG_PORT="$PG_PORT" "$ROOT/compose/postgres.sh" up
+    started+=("pg:$PG_PORT")
+fi
+if ! PG_PORT="$PG_ISOLATED_PORT" "$ROOT/compose/postgres.sh" status >/dev/null 2>&1; then
+    PG_PORT="$PG_ISOLATED_PORT" "$ROOT/compose/postgres.sh" up
+    started+=("pg:$PG_ISOLATED_PORT")
+fi
+if ! KAFKA_PORT="$KAFKA_PORT" "$ROOT/compose/kafka.sh" status >/dev/null 2>&1; then
+    KAFKA_PORT="$KAFKA_PORT" "$ROOT/compose/kafka.sh" up
+    started+=("kafka")
+fi
+
+export TEST_DATABASE_URL="postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/ticketing"
+export TEST_ISOLATED_DATABASE_URL="postgres://ticketing:ticketing@127.0.0.1:$PG_ISOLATED_PORT/ticketing"
+export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+
+log "running the tests"
+cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"
+log "test suite finished in $(($(now_s) - begin))s"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+#
+# compose/up.sh - brings the whole system up on 127.0.0.1 without Docker (the README's run
+# command): installs what is missing, builds the services (release), starts PostgreSQL and
+# Kafka, then relay, projections, saga-orchestrator, notifier and command-api, waits until
+# command-api is ready and prints the URLs. Idempotent: what already runs is left running.
+#
+# Usage:
+#   BOOTSTRAP_ADMIN_EMAIL=admin@example.com BOOTSTRAP_ADMIN_PASSWORD='change me 123' compose/up.sh
+#   compose/down.sh      stops everything up.sh started
+#
+# Every setting documented in the README (JWT_*, BOOTSTRAP_ADMIN_*, RATE_LIMIT_*, ARGON2_*,
+# KAFKA_PARTITIONS, …) is passed through from this environment to the services.
+# TICKETING_PROFILE=dev builds debug binaries instead (faster to build, slower to run).
+# Logs: $RUN_DIR/logs/<service>.log.
+
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PG_PORT="${PG_PORT:-5432}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+HTTP_PORT="${HTTP_PORT:-8080}"
+NOTIFIER_PORT="${NOTIFIER_PORT:-8081}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export DATABASE_URL="${DATABASE_URL:-postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/ticketing}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
+
+"$ROOT/compose/install-deps.sh"
+# shellcheck source=/dev/null
+[[ -f "$HOME/.cargo/env" ]] && source "$HOME/.cargo/env"
+
+profile_flag=(--release)
+bin_dir="$CARGO_TARGET_DIR/release"
+if [[ "${TICKETING_PROFILE:-release}" == dev ]]; then
+    profile_flag=()
+    bin_dir="$CARGO_TARGET_DIR/debug"
+fi
+log "building the services"
+(cd "$ROOT" && cargo build --locked "${profile_flag[@]}" --bins)
+
+PG_PORT="$PG_PORT" "$ROOT/compose/postgres.sh" up
+KAFKA_PORT="$KAFKA_PORT" "$ROOT/compose/kafka.sh" up
+
+# service NAME ADDR_VAR ADDR: starts one service unless it already runs.
+service() {
+    local name=$1
+    shift
+    if is_running "$name"; then
+        log "$name already running"
+        return
+    fi
+    log "starting $name"
+    start_bg "$name" "$RUN_DIR/logs/$name.log" env "$@" "$bin_dir/$name"
+}
+
+service relay OPS_ADDR="127.0.0.1:${RELAY_OPS_PORT:-9100}"
+service projections OPS_ADDR="127.0.0.1:${PROJECTIONS_OPS_PORT:-9101}"
+service saga-orchestrator OPS_ADDR="127.0.0.1:${SAGA_OPS_PORT:-9102}"
+service notifier NOTIFIER_ADDR="127.0.0.1:$NOTIFIER_PORT"
+service command-api HTTP_ADDR="127.0.0.1:$HTTP_PORT"
+
+ready() {
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null
+}
+wait_for "command-api readiness" 120 ready || die "command-api is not ready; see $RUN_DIR/logs/command-api.log"
+
+cat <<MSG
+
+Ticketing is up:
+  API              http://127.0.0.1:$HTTP_PORT   (health /health, readiness /ready, metrics /metrics)
+  WebSocket        ws://127.0.0.1:$NOTIFIER_PORT
+  relay ops        http://127.0.0.1:${RELAY_OPS_PORT:-9100}/metrics
+  projections ops  http://127.0.0.1:${PROJECTIONS_OPS_PORT:-9101}/metrics
+  saga ops         http://127.0.0.1:${SAGA_OPS_PORT:-9102}/metrics
+  PostgreSQL       $DATABASE_URL
+  Kafka            $KAFKA_BROKERS
+Logs in $RUN_DIR/logs; stop with compose/down.sh
+MSG

@@ -1,0 +1,10 @@
+//! Aggregates, commands, events, errors and pure rules of the ticketing platform.
+//!
+//! Nothing here does I/O, reads a clock, draws random numbers or reads the environment:
+//! the current time and new ids arrive inside the commands. Every aggregate is tested with
+//! the cqrs-es `TestFramework` in the module beside it.
+
+pub mod rules;
+pub mod user;
+
+pub use rules::FieldError;

@@ -1,0 +1,107 @@
+//! Kafka clients configured the one way this project uses them, and topic creation.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::FutureProducer;
+
+/// Settings shared by every Kafka client of a process.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    /// Prepended to every topic name (isolates tests and tenants on one broker).
+    pub topic_prefix: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+impl KafkaSettings {
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "ticketing");
+        config
+    }
+
+    /// A consumer group id, prefixed like the topics.
+    pub fn group_id(&self, name: &str) -> String {
+        format!("{}{name}", self.topic_prefix)
+    }
+
+    /// The idempotent, all-replicas-acknowledged producer: a retried send is never
+    /// duplicated by the broker and an acknowledged one is on every in-sync replica.
+    pub fn producer(&self) -> anyhow::Result<FutureProducer> {
+        self.base()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .context("cannot create Kafka producer")
+    }
+
+    /// A consumer config for at-least-once processing: offsets are stored by the code only
+    /// after the effect of a message is durable, and committed from the store periodically.
+    pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.base();
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("enable.partition.eof", "false");
+        config
+    }
+
+    /// Creates the topics that do not exist yet; existing ones are left as they are.
+    pub async fn ensure_topics(&self, topics: &[String]) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .base()
+            .create()
+            .context("cannot create Kafka admin client")?;
+        let new_topics: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|name| {
+                NewTopic::new(
+                    name,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication_factor),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+        let results = admin
+            .create_topics(new_topics.iter(), &options)
+            .await
+            .context("cannot create Kafka topics")?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => anyhow::bail!("cannot create topic {topic}: {code}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the cluster answers a metadata request within `timeout` (readiness).
+    pub async fn reachable(&self, timeout: Duration) -> bool {
+        let config = self.base();
+        tokio::task::spawn_blocking(move || {
+            let Ok(consumer) = config.create::<BaseConsumer>() else {
+                return false;
+            };
+            consumer.fetch_metadata(None, timeout).is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
+}

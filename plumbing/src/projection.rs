@@ -1,0 +1,102 @@
+//! Idempotent application of events to PostgreSQL read models (and any other consumer whose
+//! effect lives in PostgreSQL): the effect and the consumer's per-aggregate applied sequence
+//! are written in one transaction, and an event at or below that sequence is skipped.
+
+use async_trait::async_trait;
+use schemas::{DecodedEvent, Envelope};
+use sqlx::{PgConnection, PgPool};
+
+use crate::consumer::{HandleError, Handler};
+
+#[async_trait]
+pub trait Projection: Send + Sync {
+    /// The consumer name: key of `consumer_applied`, and the Kafka group id.
+    fn name(&self) -> &'static str;
+
+    /// Applies one event inside the caller's transaction. Events of aggregates the
+    /// projection does not care about are simply ignored (and still recorded as applied).
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        envelope: &Envelope,
+        event: DecodedEvent,
+    ) -> Result<(), HandleError>;
+}
+
+pub struct ProjectionHandler<P> {
+    pool: PgPool,
+    projection: P,
+}
+
+impl<P: Projection> ProjectionHandler<P> {
+    pub fn new(pool: PgPool, projection: P) -> Self {
+        Self { pool, projection }
+    }
+}
+
+#[async_trait]
+impl<P: Projection> Handler for ProjectionHandler<P> {
+    async fn handle(&self, envelope: &Envelope) -> Result<(), HandleError> {
+        let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
+        let mut tx = self.pool.begin().await?;
+        if !claim(&mut tx, self.projection.name(), envelope).await? {
+            return Ok(()); // a redelivery: the effect is already there
+        }
+        self.projection.apply(&mut tx, envelope, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Records `envelope` as applied by `consumer` unless it already was. Returns false for a
+/// duplicate. Must run in the transaction that performs the effect.
+pub async fn claim(
+    tx: &mut PgConnection,
+    consumer: &str,
+    envelope: &Envelope,
+) -> Result<bool, HandleError> {
+    let sequence = i64::try_from(envelope.sequence)
+        .map_err(|e| HandleError::Poison(anyhow::Error::new(e).context("sequence out of range")))?;
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT last_sequence FROM consumer_applied
+          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3
+          FOR UPDATE",
+    )
+    .bind(consumer)
+    .bind(&envelope.aggregate_type)
+    .bind(&envelope.aggregate_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let last = last.unwrap_or(0);
+    if sequence <= last {
+        metrics::counter!("consumer_duplicates_skipped_total", "consumer" => consumer.to_owned())
+            .increment(1);
+        return Ok(false);
+    }
+    if sequence != last + 1 {
+        // The relay publishes each aggregate in order, so this means an event went missing.
+        tracing::error!(consumer, last, sequence, "gap in aggregate sequence");
+    }
+    sqlx::query(
+        "INSERT INTO consumer_applied (consumer, aggregate_type, aggregate_id, last_sequence)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (consumer, aggregate_type, aggregate_id)
+         DO UPDATE SET last_sequence = EXCLUDED.last_sequence, updated_at = now()",
+    )
+    .bind(consumer)
+    .bind(&envelope.aggregate_type)
+    .bind(&envelope.aggregate_id)
+    .bind(sequence)
+    .execute(&mut *tx)
+    .await?;
+    Ok(true)
+}
+
+/// Decoded aggregate events of another type reaching a projection are a wiring mistake.
+pub fn unexpected(envelope: &Envelope) -> HandleError {
+    HandleError::Poison(anyhow::anyhow!(
+        "unexpected {} event {}",
+        envelope.aggregate_type,
+        envelope.event_type
+    ))
+}

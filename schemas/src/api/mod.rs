@@ -1,0 +1,4 @@
+//! Bodies of the public HTTP API (API.md), one module per area. Requests reject unknown
+//! fields, so a typo is a 400 rather than a silently ignored value.
+
+pub mod users;

@@ -1,0 +1,50 @@
+//! The one decode function: envelope → the current version of the domain event. Consumers,
+//! the relay's validation and the replay CLI all decode through here, so an upcaster added
+//! for an old event version applies everywhere at once.
+
+use domain::user::UserEvent;
+use serde::de::DeserializeOwned;
+
+use crate::Envelope;
+
+/// Grows with every aggregate; consumers match the variants they care about.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DecodedEvent {
+    User(UserEvent),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown aggregate type {0:?}")]
+    UnknownAggregate(String),
+    #[error("unsupported version {version:?} of {event_type}")]
+    UnsupportedVersion { event_type: String, version: String },
+    #[error("payload of {event_type} does not match its schema: {source}")]
+    Payload {
+        event_type: String,
+        source: serde_json::Error,
+    },
+}
+
+pub fn decode(envelope: &Envelope) -> Result<DecodedEvent, DecodeError> {
+    match envelope.aggregate_type.as_str() {
+        "user" => decode_as(envelope).map(DecodedEvent::User),
+        other => Err(DecodeError::UnknownAggregate(other.to_owned())),
+    }
+}
+
+/// Rebuilds the externally tagged form the domain enums deserialize from.
+fn decode_as<E: DeserializeOwned>(envelope: &Envelope) -> Result<E, DecodeError> {
+    if envelope.event_version != "1" {
+        return Err(DecodeError::UnsupportedVersion {
+            event_type: envelope.event_type.clone(),
+            version: envelope.event_version.clone(),
+        });
+    }
+    let tagged = serde_json::json!({ envelope.event_type.clone(): envelope.payload.clone() });
+    serde_json::from_value(tagged).map_err(|source| DecodeError::Payload {
+        event_type: envelope.event_type.clone(),
+        source,
+    })
+}

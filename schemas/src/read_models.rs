@@ -1,0 +1,13 @@
+//! Names of the read models shared by the projections that build them and the queries that
+//! wait for them (`X-Min-Position`): the consumer name and the aggregate types it applies.
+
+pub struct ReadModelName {
+    pub consumer: &'static str,
+    pub aggregate_types: &'static [&'static str],
+}
+
+/// `user_profile_view` and `user_address_view`.
+pub const USER_PROFILES: ReadModelName = ReadModelName {
+    consumer: "user-profiles",
+    aggregate_types: &["user"],
+};
