@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::future::try_join_all;
 use plumbing::kafka::KafkaSettings;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schemas::envelope::{event_id, redact};
@@ -48,7 +48,11 @@ impl Publisher {
             let payload = serde_json::to_vec(&envelope).context("serialising envelope")?;
             records.push((topic, row, envelope.metadata, payload));
         }
-        let sends = records.iter().map(|(topic, row, metadata, payload)| {
+        // Enqueue strictly in feed order (a record the full local queue refuses is retried
+        // before the next one is enqueued), then wait for every acknowledgement. Awaiting
+        // `send` futures concurrently would let a retried record overtake later ones.
+        let mut deliveries = Vec::with_capacity(records.len());
+        for (topic, row, metadata, payload) in &records {
             let mut headers = OwnedHeaders::new()
                 .insert(Header {
                     key: "event_type",
@@ -64,20 +68,31 @@ impl Publisher {
                     value: Some(correlation.as_str()),
                 });
             }
-            let record = FutureRecord::to(topic)
+            let mut record = FutureRecord::to(topic)
                 .key(row.aggregate_id.as_str())
                 .payload(payload.as_slice())
                 .headers(headers);
-            async move {
-                self.producer
-                    .send(record, Duration::from_secs(30))
-                    .await
-                    .map_err(|(err, _)| anyhow::Error::new(err))
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), refused)) => {
+                        record = refused;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err((err, _)) => return Err(err).context("cannot enqueue record"),
+                }
             }
-        });
-        try_join_all(sends)
-            .await
-            .context("broker did not acknowledge")?;
+        }
+        for delivery in deliveries {
+            delivery
+                .await
+                .context("producer dropped a delivery")?
+                .map_err(|(err, _)| err)
+                .context("broker did not acknowledge")?;
+        }
         Ok(())
     }
 
