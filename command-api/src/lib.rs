@@ -144,6 +144,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
 /// Runs the HTTP server until SIGTERM / Ctrl-C.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     settings.validate()?;
+    if settings.auth.jwt_secret == settings::DEV_JWT_SECRET {
+        tracing::warn!("JWT_SECRET is the development default; set a secret of your own");
+    }
     let state = build_state(&settings).await?;
     let shutdown = plumbing::shutdown::on_signal();
     tokio::spawn(housekeeping(state.clone(), shutdown.clone()));

@@ -27,6 +27,9 @@ pub struct Settings {
     pub bootstrap_admin_password: Option<String>,
 }
 
+/// The development default of `JWT_SECRET`; start-up warns when it is in use.
+pub const DEV_JWT_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
+
 #[derive(Debug, Clone, Args)]
 pub struct AuthSettings {
     /// HMAC secret of the HS256 access tokens; shared with the notifier. At least 32 bytes.

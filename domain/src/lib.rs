@@ -4,7 +4,10 @@
 //! the current time and new ids arrive inside the commands. Every aggregate is tested with
 //! the cqrs-es `TestFramework` in the module beside it.
 
+pub mod inventory;
+pub mod money;
 pub mod rules;
+pub mod show;
 pub mod user;
 
 pub use rules::FieldError;

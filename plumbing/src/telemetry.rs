@@ -1,6 +1,8 @@
 //! Structured logging with `tracing`: `RUST_LOG` filters (default `info`), `LOG_FORMAT=json`
 //! switches to one JSON object per line for log shippers.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init(service: &'static str) {
@@ -9,6 +11,7 @@ pub fn init(service: &'static str) {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false);
     // try_init: tests may initialise twice in one process.
     let _ = if json {

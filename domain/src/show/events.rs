@@ -1,0 +1,56 @@
+//! Events of the `Show` aggregate.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{QueueSettings, Section, Tier};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub enum ShowEvent {
+    ShowCreated {
+        show_id: Uuid,
+        organizer_id: Uuid,
+        name: String,
+        venue: String,
+        description: Option<String>,
+        starts_at: DateTime<Utc>,
+        created_at: DateTime<Utc>,
+    },
+    /// Replaces the layout and clears the pricing (tiers name sections).
+    LayoutSet {
+        sections: Vec<Section>,
+    },
+    PricingSet {
+        tiers: Vec<Tier>,
+    },
+    ShowPublished {
+        sales_open_at: DateTime<Utc>,
+        sales_close_at: DateTime<Utc>,
+        /// Present only when the waiting room is enabled.
+        queue: Option<QueueSettings>,
+        published_at: DateTime<Utc>,
+    },
+    ShowCancelled {
+        cancelled_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for ShowEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ShowEvent::ShowCreated { .. } => "ShowCreated",
+            ShowEvent::LayoutSet { .. } => "LayoutSet",
+            ShowEvent::PricingSet { .. } => "PricingSet",
+            ShowEvent::ShowPublished { .. } => "ShowPublished",
+            ShowEvent::ShowCancelled { .. } => "ShowCancelled",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
