@@ -26,6 +26,16 @@ NOTIFIER_PORT="${NOTIFIER_PORT:-8081}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export DATABASE_URL="${DATABASE_URL:-postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/ticketing}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
+# A local stack without JWT_SECRET gets a random one, kept in the run folder so tokens
+# survive restarts of the stack.
+if [[ -z "${JWT_SECRET:-}" ]]; then
+    mkdir -p "$RUN_DIR"
+    if [[ ! -s "$RUN_DIR/jwt-secret" ]]; then
+        (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=' >"$RUN_DIR/jwt-secret")
+    fi
+    JWT_SECRET="$(cat "$RUN_DIR/jwt-secret")"
+fi
+export JWT_SECRET
 
 "$ROOT/compose/install-deps.sh"
 # shellcheck source=/dev/null

@@ -23,7 +23,19 @@ pub async fn ensure_admin(state: &AppState, email: &str, password: &str) -> anyh
     let id = user_id.to_string();
     let meta = HashMap::from([("correlation_id".to_owned(), "bootstrap".to_owned())]);
     let (existing, _) = state.users.load(&id).await?;
-    if !existing.is_registered() {
+    if existing.is_registered() {
+        // Anyone can register any email: an existing account only becomes admin if it is
+        // the configured one, proven by the configured password.
+        let proven = state
+            .passwords
+            .verify(password.to_owned(), Some(existing.password_hash.clone()))
+            .await?;
+        anyhow::ensure!(
+            proven,
+            "an account {email} exists but BOOTSTRAP_ADMIN_PASSWORD does not match it; \
+             refusing to make it admin"
+        );
+    } else {
         let password_hash = state.passwords.hash(password.to_owned()).await?;
         let registered = state
             .users

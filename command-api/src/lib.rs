@@ -56,6 +56,33 @@ pub fn app(state: AppState) -> Router {
             "/api/users/addresses/{address_id}",
             put(routes::users::update_address).delete(routes::users::delete_address),
         )
+        .route("/api/events/templates", get(routes::events::templates))
+        .route(
+            "/api/events",
+            get(routes::catalog::list_events).post(routes::events::create_event),
+        )
+        .route("/api/events/{event_id}", get(routes::catalog::get_event))
+        .route(
+            "/api/events/{event_id}/layout",
+            post(routes::events::set_layout),
+        )
+        .route(
+            "/api/events/{event_id}/pricing",
+            post(routes::events::set_pricing),
+        )
+        .route(
+            "/api/events/{event_id}/publish",
+            post(routes::events::publish),
+        )
+        .route(
+            "/api/events/{event_id}/cancel",
+            post(routes::events::cancel),
+        )
+        .route(
+            "/api/events/{event_id}/availability",
+            get(routes::catalog::availability),
+        )
+        .route("/api/bookings", post(routes::bookings::create_booking))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         // Innermost first: idempotency sees the request after rate limiting.
@@ -120,6 +147,13 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     ));
     let state = AppState {
         users: Arc::new(AggregateStore::<User>::new(pool.clone(), ())),
+        shows: Arc::new(AggregateStore::new(pool.clone(), ())),
+        // Hot sections grow long streams: a cold load reads a snapshot and the tail.
+        inventory: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
+        bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
+        hold_ttl: Duration::from_secs(settings.hold_ttl_seconds),
+        // Derived from the JWT secret, so every instance computes the same request hashes.
+        idempotency_key: Arc::new(format!("idempotency:{}", settings.auth.jwt_secret).into_bytes()),
         passwords: Passwords::new(&settings.auth)?,
         limits: Arc::new(rate_limit::RateLimits::new(&settings.limits)),
         ops: OpsState {
@@ -144,9 +178,6 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
 /// Runs the HTTP server until SIGTERM / Ctrl-C.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     settings.validate()?;
-    if settings.auth.jwt_secret == settings::DEV_JWT_SECRET {
-        tracing::warn!("JWT_SECRET is the development default; set a secret of your own");
-    }
     let state = build_state(&settings).await?;
     let shutdown = plumbing::shutdown::on_signal();
     tokio::spawn(housekeeping(state.clone(), shutdown.clone()));

@@ -21,14 +21,14 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[command(flatten)]
     pub limits: RateLimitSettings,
+    /// How long a hold lasts until `pay`.
+    #[arg(long, env = "HOLD_TTL_SECONDS", default_value_t = 600)]
+    pub hold_ttl_seconds: u64,
     #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
     #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
     pub bootstrap_admin_password: Option<String>,
 }
-
-/// The development default of `JWT_SECRET`; start-up warns when it is in use.
-pub const DEV_JWT_SECRET: &str = "dev-only-secret-change-me-0123456789abcdef";
 
 #[derive(Debug, Clone, Args)]
 pub struct AuthSettings {

@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use domain::booking::Booking;
+use domain::inventory::SectionInventory;
+use domain::show::Show;
 use domain::user::User;
 use plumbing::ops::OpsState;
 use plumbing::store::AggregateStore;
@@ -17,6 +20,11 @@ use crate::passwords::Passwords;
 pub struct AppState {
     pub pool: PgPool,
     pub users: Arc<AggregateStore<User>>,
+    pub shows: Arc<AggregateStore<Show>>,
+    pub inventory: Arc<AggregateStore<SectionInventory>>,
+    pub bookings: Arc<AggregateStore<Booking>>,
+    pub hold_ttl: std::time::Duration,
+    pub idempotency_key: Arc<Vec<u8>>,
     pub jwt: Arc<JwtKeys>,
     pub passwords: Passwords,
     pub limits: Arc<RateLimits>,
@@ -34,6 +42,7 @@ impl AppState {
         IdempotencyState {
             pool: self.pool.clone(),
             jwt: self.jwt.clone(),
+            hash_key: self.idempotency_key.clone(),
         }
     }
 

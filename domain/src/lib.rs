@@ -4,6 +4,7 @@
 //! the current time and new ids arrive inside the commands. Every aggregate is tested with
 //! the cqrs-es `TestFramework` in the module beside it.
 
+pub mod booking;
 pub mod inventory;
 pub mod money;
 pub mod rules;

@@ -43,29 +43,34 @@ impl Checks {
         Self::default()
     }
 
-    /// A required text of 1..=`max` characters after trimming.
+    /// A required text of 1..=`max` characters after trimming, without control characters.
     pub fn text(&mut self, field: &str, value: &str, max: usize) -> &mut Self {
         let trimmed = value.trim();
         if trimmed.is_empty() {
             self.fail(field, "must not be empty");
-        } else if value.chars().count() > max {
-            self.fail(field, format!("must be at most {max} characters"));
+        } else {
+            self.optional_text(field, Some(value), max);
         }
         self
     }
 
-    /// An optional text: when present, at most `max` characters (empty is allowed).
+    /// An optional text: when present, at most `max` characters (empty is allowed) and no
+    /// control characters other than line breaks and tabs.
     pub fn optional_text(&mut self, field: &str, value: Option<&str>, max: usize) -> &mut Self {
-        if let Some(v) = value
-            && v.chars().count() > max
-        {
-            self.fail(field, format!("must be at most {max} characters"));
+        if let Some(v) = value {
+            if v.chars().count() > max {
+                self.fail(field, format!("must be at most {max} characters"));
+            } else if has_forbidden_control(v) {
+                self.fail(field, "must not contain control characters");
+            }
         }
         self
     }
 
     pub fn email(&mut self, field: &str, value: &str) -> &mut Self {
-        if value.chars().count() > MAX_EMAIL {
+        if has_forbidden_control(value) {
+            self.fail(field, "must not contain control characters");
+        } else if value.chars().count() > MAX_EMAIL {
             self.fail(field, format!("must be at most {MAX_EMAIL} characters"));
         } else if !is_plausible_email(value) {
             self.fail(field, "must be an email address like name@example.com");
@@ -109,6 +114,14 @@ impl Checks {
             Err(std::mem::take(&mut self.0))
         }
     }
+}
+
+/// Control characters other than tab and line breaks (NUL cannot even be stored as JSON text
+/// in PostgreSQL).
+pub fn has_forbidden_control(value: &str) -> bool {
+    value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 static CHOSEN_ID: LazyLock<Regex> = LazyLock::new(|| {
@@ -181,6 +194,18 @@ mod tests {
                 .finish()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn control_characters_are_rejected() {
+        assert!(Checks::new().text("n", "a\u{0}b", 200).finish().is_err());
+        assert!(
+            Checks::new()
+                .optional_text("d", Some("line\nbreak\ttab"), 200)
+                .finish()
+                .is_ok()
+        );
+        assert!(Checks::new().email("e", "a\u{0}@b.co").finish().is_err());
     }
 
     #[test]

@@ -27,7 +27,12 @@ use crate::kafka::KafkaSettings;
 /// How a handler failed, which decides what the runtime does next.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    /// Worth retrying (database or broker unavailable, lock timeout, …).
+    /// A dependency is down (connection refused, pool exhausted): retried without limit —
+    /// dead-lettering would turn an outage into lost events.
+    #[error("unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Might succeed on another try (deadlock, serialisation failure, a timeout): retried
+    /// with backoff, then dead-lettered.
     #[error("transient: {0:#}")]
     Transient(anyhow::Error),
     /// Will never succeed (undecodable, breaks the contract): dead-letter at once.
@@ -36,14 +41,28 @@ pub enum HandleError {
 }
 
 impl HandleError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, HandleError::Transient(_))
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, HandleError::Poison(_))
     }
 }
 
 impl From<sqlx::Error> for HandleError {
     fn from(err: sqlx::Error) -> Self {
-        HandleError::Transient(err.into())
+        match &err {
+            // SQLSTATE classes 22 (data exception) and 23 (integrity constraint): the same
+            // input fails the same way every time.
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+            {
+                HandleError::Poison(err.into())
+            }
+            sqlx::Error::Database(_)
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnDecode { .. } => HandleError::Transient(err.into()),
+            _ => HandleError::Unavailable(err.into()),
+        }
     }
 }
 
@@ -163,7 +182,47 @@ struct Runtime {
     shutdown: CancellationToken,
 }
 
+/// How long a message in flight may still take once shutdown was requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 impl Runtime {
+    /// Runs the handler with bounded retries for transient failures, and without bound while
+    /// a dependency is unavailable.
+    fn attempts<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), HandleError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            loop {
+                let attempt = || self.handler.handle(envelope);
+                let result = attempt
+                    .retry(
+                        ExponentialBuilder::default()
+                            .with_min_delay(self.settings.backoff_min)
+                            .with_max_delay(self.settings.backoff_max)
+                            .with_max_times(self.settings.max_attempts.saturating_sub(1))
+                            .with_jitter(),
+                    )
+                    .when(HandleError::is_retryable)
+                    .notify(|err, after| {
+                        tracing::warn!(error = %err, retry_in = ?after, "handler failed, retrying");
+                    })
+                    .await;
+                match result {
+                    Err(HandleError::Unavailable(err)) => {
+                        tracing::warn!(
+                            error = format!("{err:#}"),
+                            "dependency unavailable; still retrying"
+                        );
+                        tokio::time::sleep(self.settings.backoff_max).await;
+                    }
+                    other => return other,
+                }
+            }
+        })
+    }
+
     async fn process(&self, message: &BorrowedMessage<'_>) -> Processed {
         let span = tracing::info_span!(
             "message",
@@ -183,22 +242,17 @@ impl Runtime {
                     tracing::Span::current()
                         .record("event_type", envelope.event_type.as_str())
                         .record("aggregate_id", envelope.aggregate_id.as_str());
-                    let attempt = || self.handler.handle(&envelope);
-                    let retried = attempt
-                        .retry(
-                            ExponentialBuilder::default()
-                                .with_min_delay(self.settings.backoff_min)
-                                .with_max_delay(self.settings.backoff_max)
-                                .with_max_times(self.settings.max_attempts.saturating_sub(1))
-                                .with_jitter(),
-                        )
-                        .when(HandleError::is_transient)
-                        .notify(|err, after| {
-                            tracing::warn!(error = %err, retry_in = ?after, "handler failed, retrying");
-                        });
+                    let mut attempts = self.attempts(&envelope);
                     tokio::select! {
-                        result = retried => result,
-                        _ = self.shutdown.cancelled() => return Processed::Interrupted,
+                        result = &mut attempts => result,
+                        _ = self.shutdown.cancelled() => {
+                            // Let the message in flight finish (or fail) within a grace
+                            // period rather than abandoning a half-done side effect.
+                            match tokio::time::timeout(SHUTDOWN_GRACE, attempts).await {
+                                Ok(result) => result,
+                                Err(_) => return Processed::Interrupted,
+                            }
+                        }
                     }
                 }
             };

@@ -10,6 +10,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::FutureProducer;
 
+/// Largest record this system produces: request bodies are capped at 1 MiB, and an event and
+/// its envelope stay well below eight times that.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Settings shared by every Kafka client of a process.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
@@ -41,6 +45,8 @@ impl KafkaSettings {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
+            // Above the largest envelope a 1 MiB request can produce (see `MAX_MESSAGE_BYTES`).
+            .set("message.max.bytes", MAX_MESSAGE_BYTES.to_string())
             .set("message.timeout.ms", "30000")
             .create()
             .context("cannot create Kafka producer")
@@ -68,6 +74,7 @@ impl KafkaSettings {
             .base()
             .create()
             .context("cannot create Kafka admin client")?;
+        let max_bytes = MAX_MESSAGE_BYTES.to_string();
         let new_topics: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|name| {
@@ -76,6 +83,7 @@ impl KafkaSettings {
                     self.partitions,
                     TopicReplication::Fixed(self.replication_factor),
                 )
+                .set("max.message.bytes", &max_bytes)
             })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));

@@ -70,7 +70,16 @@ impl Position {
             .map_err(|_| MalformedPosition)?;
         let entries: Vec<PositionEntry> =
             serde_json::from_slice(&bytes).map_err(|_| MalformedPosition)?;
-        if entries.len() > MAX_ENTRIES {
+        let sane = |text: &str, max: usize| {
+            !text.is_empty() && text.len() <= max && !text.chars().any(char::is_control)
+        };
+        let valid = entries.len() <= MAX_ENTRIES
+            && entries.iter().all(|e| {
+                sane(&e.aggregate_type, 64)
+                    && sane(&e.aggregate_id, 256)
+                    && i64::try_from(e.sequence).is_ok()
+            });
+        if !valid {
             return Err(MalformedPosition);
         }
         Ok(Self(entries))
@@ -161,5 +170,9 @@ mod tests {
             Err(MalformedPosition)
         );
         assert_eq!(Position::decode(&"A".repeat(9000)), Err(MalformedPosition));
+        let nul = URL_SAFE_NO_PAD.encode(br#"[{"t":"user","i":"\u0000","s":1}]"#);
+        assert_eq!(Position::decode(&nul), Err(MalformedPosition));
+        let huge = URL_SAFE_NO_PAD.encode(br#"[{"t":"user","i":"x","s":18446744073709551615}]"#);
+        assert_eq!(Position::decode(&huge), Err(MalformedPosition));
     }
 }

@@ -57,6 +57,18 @@ pub async fn claim(
 ) -> Result<bool, HandleError> {
     let sequence = i64::try_from(envelope.sequence)
         .map_err(|e| HandleError::Poison(anyhow::Error::new(e).context("sequence out of range")))?;
+    // Make sure a row exists to lock, so two consumers overlapping during a rebalance
+    // serialise even on an aggregate's first event.
+    sqlx::query(
+        "INSERT INTO consumer_applied (consumer, aggregate_type, aggregate_id, last_sequence)
+         VALUES ($1, $2, $3, 0)
+         ON CONFLICT (consumer, aggregate_type, aggregate_id) DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(&envelope.aggregate_type)
+    .bind(&envelope.aggregate_id)
+    .execute(&mut *tx)
+    .await?;
     let last: Option<i64> = sqlx::query_scalar(
         "SELECT last_sequence FROM consumer_applied
           WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3
@@ -78,10 +90,8 @@ pub async fn claim(
         tracing::error!(consumer, last, sequence, "gap in aggregate sequence");
     }
     sqlx::query(
-        "INSERT INTO consumer_applied (consumer, aggregate_type, aggregate_id, last_sequence)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (consumer, aggregate_type, aggregate_id)
-         DO UPDATE SET last_sequence = EXCLUDED.last_sequence, updated_at = now()",
+        "UPDATE consumer_applied SET last_sequence = $4, updated_at = now()
+          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3",
     )
     .bind(consumer)
     .bind(&envelope.aggregate_type)

@@ -71,6 +71,18 @@ impl<A: Aggregate> Executed<A> {
 struct Loaded<A> {
     aggregate: A,
     version: usize,
+    /// The stored snapshot's number and the version it captured (0, 0 = none yet).
+    snapshot: (usize, usize),
+}
+
+impl<A: Default> Loaded<A> {
+    fn empty() -> Self {
+        Self {
+            aggregate: A::default(),
+            version: 0,
+            snapshot: (0, 0),
+        }
+    }
 }
 
 type Slot<A> = Arc<Mutex<Option<Loaded<A>>>>;
@@ -80,6 +92,8 @@ pub struct AggregateStore<A: Aggregate> {
     services: A::Services,
     upcasters: Vec<Box<dyn EventUpcaster>>,
     slots: DashMap<String, Slot<A>>,
+    /// Snapshot every this many events (streams that grow long: inventory).
+    snapshot_every: Option<usize>,
     _aggregate: PhantomData<A>,
 }
 
@@ -94,8 +108,16 @@ where
             services,
             upcasters: Vec::new(),
             slots: DashMap::new(),
+            snapshot_every: None,
             _aggregate: PhantomData,
         }
+    }
+
+    /// Stores a snapshot every `events` events, so a cold load reads the snapshot and the
+    /// tail instead of the whole stream.
+    pub fn with_snapshots(mut self, events: usize) -> Self {
+        self.snapshot_every = Some(events.max(1));
+        self
     }
 
     pub fn with_upcasters(mut self, upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
@@ -106,12 +128,19 @@ where
     /// Loads the current state straight from the store, bypassing the cache. For reads that
     /// must see every committed write, whichever instance made it (login, role checks).
     pub async fn load(&self, aggregate_id: &str) -> Result<(A, u64), PersistenceError> {
-        let mut loaded = Loaded {
-            aggregate: A::default(),
-            version: 0,
-        };
+        let mut loaded = Loaded::empty();
         self.catch_up(aggregate_id, &mut loaded).await?;
         Ok((loaded.aggregate, loaded.version as u64))
+    }
+
+    /// The current state through the cache (caught up with the store), for hot read paths
+    /// that may share the per-aggregate queue with commands.
+    pub async fn current(&self, aggregate_id: &str) -> Result<(A, u64), PersistenceError> {
+        let slot = self.slot(aggregate_id);
+        let mut guard = slot.lock().await;
+        let loaded = guard.get_or_insert_with(Loaded::empty);
+        self.catch_up(aggregate_id, loaded).await?;
+        Ok((loaded.aggregate.clone(), loaded.version as u64))
     }
 
     /// Runs `command` against the aggregate and appends what it decides.
@@ -125,10 +154,7 @@ where
         let mut guard = slot.lock().await;
         let mut attempt = 0;
         loop {
-            let loaded = guard.get_or_insert_with(|| Loaded {
-                aggregate: A::default(),
-                version: 0,
-            });
+            let loaded = guard.get_or_insert_with(Loaded::empty);
             self.catch_up(aggregate_id, loaded)
                 .await
                 .map_err(ExecuteError::Store)?;
@@ -150,9 +176,23 @@ where
 
             let serialized = serialize::<A>(aggregate_id, loaded.version, &events, metadata)
                 .map_err(ExecuteError::Store)?;
-            match self.repo.persist::<A>(&serialized, None).await {
+            let new_version = loaded.version + events.len();
+            let snapshot = self.snapshot_due(loaded, new_version);
+            let snapshot_update = match &snapshot {
+                Some(number) => Some((
+                    aggregate_id.to_owned(),
+                    serde_json::to_value(&next)
+                        .map_err(|e| ExecuteError::Store(PersistenceError::from(e)))?,
+                    *number,
+                )),
+                None => None,
+            };
+            match self.repo.persist::<A>(&serialized, snapshot_update).await {
                 Ok(()) => {
-                    loaded.version += events.len();
+                    loaded.version = new_version;
+                    if let Some(number) = snapshot {
+                        loaded.snapshot = (number, new_version);
+                    }
                     loaded.aggregate = next.clone();
                     let version = loaded.version as u64;
                     drop(guard);
@@ -168,8 +208,11 @@ where
                     attempt += 1;
                     metrics::counter!("aggregate_conflicts_retried_total", "aggregate" => A::TYPE)
                         .increment(1);
-                    // Another process appended first; catch_up brings its events in before
-                    // the command is decided again.
+                    // Another process appended first (or moved the snapshot): start again
+                    // from what is stored before deciding again.
+                    if self.snapshot_every.is_some() {
+                        *guard = None;
+                    }
                     tokio::time::sleep(conflict_backoff(attempt)).await;
                 }
                 Err(PersistenceError::OptimisticLockError) => {
@@ -205,11 +248,25 @@ where
         }
     }
 
+    /// The number of the snapshot to write with events up to `new_version`, if one is due.
+    fn snapshot_due(&self, loaded: &Loaded<A>, new_version: usize) -> Option<usize> {
+        let every = self.snapshot_every?;
+        (new_version - loaded.snapshot.1 >= every).then_some(loaded.snapshot.0 + 1)
+    }
+
     async fn catch_up(
         &self,
         aggregate_id: &str,
         loaded: &mut Loaded<A>,
     ) -> Result<(), PersistenceError> {
+        if loaded.version == 0
+            && self.snapshot_every.is_some()
+            && let Some(snapshot) = self.repo.get_snapshot::<A>(aggregate_id).await?
+        {
+            loaded.aggregate = serde_json::from_value(snapshot.aggregate)?;
+            loaded.version = snapshot.current_sequence;
+            loaded.snapshot = (snapshot.current_snapshot, snapshot.current_sequence);
+        }
         let newer = if loaded.version == 0 {
             self.repo.get_events::<A>(aggregate_id).await?
         } else {

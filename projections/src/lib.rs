@@ -2,16 +2,21 @@
 //! its own consumer group, applies events idempotently (see `plumbing::projection`) and can be
 //! rebuilt independently.
 
+pub mod availability;
+pub mod catalog;
+mod ids;
 pub mod user_profiles;
 
 use std::sync::Arc;
 
 use axum::Router;
 use clap::Parser;
+use plumbing::consumer::Handler;
 use plumbing::consumer::{self, ConsumerSettings};
 use plumbing::ops::{self, OpsState};
-use plumbing::projection::{Projection, ProjectionHandler};
+use plumbing::projection::ProjectionHandler;
 use plumbing::settings::Infra;
+use schemas::read_models::{AVAILABILITY, CATALOG, USER_PROFILES};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "projections", about = "Builds the read models from Kafka")]
@@ -44,14 +49,50 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    let profiles = user_profiles::UserProfiles;
-    let consumer_settings = ConsumerSettings::new(
-        kafka.clone(),
-        profiles.name(),
-        vec![schemas::topics::topic_for(&kafka.topic_prefix, "user")],
+    let prefix = kafka.topic_prefix.clone();
+    let topics = |types: &[&str]| -> Vec<String> {
+        types
+            .iter()
+            .map(|t| schemas::topics::topic_for(&prefix, t))
+            .collect()
+    };
+    let mut consumers = tokio::task::JoinSet::new();
+    let mut spawn = |projection: Arc<dyn Handler>, name: &str, types: &[&str]| {
+        let settings = ConsumerSettings::new(kafka.clone(), name, topics(types));
+        consumers.spawn(consumer::run(settings, projection, shutdown.clone()));
+    };
+    spawn(
+        Arc::new(ProjectionHandler::new(
+            pool.clone(),
+            user_profiles::UserProfiles,
+        )),
+        USER_PROFILES.consumer,
+        USER_PROFILES.aggregate_types,
     );
-    let handler = Arc::new(ProjectionHandler::new(pool.clone(), profiles));
-    let result = consumer::run(consumer_settings, handler, shutdown.clone()).await;
+    spawn(
+        Arc::new(ProjectionHandler::new(pool.clone(), catalog::Catalog)),
+        CATALOG.consumer,
+        CATALOG.aggregate_types,
+    );
+    spawn(
+        Arc::new(ProjectionHandler::new(
+            pool.clone(),
+            availability::Availability,
+        )),
+        AVAILABILITY.consumer,
+        AVAILABILITY.aggregate_types,
+    );
+    // One failing consumer stops the process (and so the others, cleanly), so a supervisor
+    // restarts it rather than leaving a read model silently behind.
+    let mut result = Ok(());
+    while let Some(joined) = consumers.join_next().await {
+        let outcome = joined.map_err(anyhow::Error::new).and_then(|r| r);
+        if let Err(err) = outcome {
+            tracing::error!(error = format!("{err:#}"), "a projection consumer failed");
+            shutdown.cancel();
+            result = Err(err);
+        }
+    }
     shutdown.cancel();
     let _ = ops_task.await;
     result

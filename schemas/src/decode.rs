@@ -2,6 +2,9 @@
 //! the relay's validation and the replay CLI all decode through here, so an upcaster added
 //! for an old event version applies everywhere at once.
 
+use domain::booking::BookingEvent;
+use domain::inventory::InventoryEvent;
+use domain::show::ShowEvent;
 use domain::user::UserEvent;
 use serde::de::DeserializeOwned;
 
@@ -12,6 +15,9 @@ use crate::Envelope;
 #[non_exhaustive]
 pub enum DecodedEvent {
     User(UserEvent),
+    Show(ShowEvent),
+    Inventory(InventoryEvent),
+    Booking(BookingEvent),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +36,9 @@ pub enum DecodeError {
 pub fn decode(envelope: &Envelope) -> Result<DecodedEvent, DecodeError> {
     match envelope.aggregate_type.as_str() {
         "user" => decode_as(envelope).map(DecodedEvent::User),
+        "show" => decode_as(envelope).map(DecodedEvent::Show),
+        "inventory" => decode_as(envelope).map(DecodedEvent::Inventory),
+        "booking" => decode_as(envelope).map(DecodedEvent::Booking),
         other => Err(DecodeError::UnknownAggregate(other.to_owned())),
     }
 }

@@ -11,3 +11,15 @@ pub const USER_PROFILES: ReadModelName = ReadModelName {
     consumer: "user-profiles",
     aggregate_types: &["user"],
 };
+
+/// `show_view`: the catalogue and event details.
+pub const CATALOG: ReadModelName = ReadModelName {
+    consumer: "catalog",
+    aggregate_types: &["show"],
+};
+
+/// `section_view`, `seat_hold_view`, `ga_hold_view`: seat availability.
+pub const AVAILABILITY: ReadModelName = ReadModelName {
+    consumer: "availability",
+    aggregate_types: &["show", "inventory"],
+};

@@ -103,6 +103,17 @@ impl Caller {
         self.roles.contains(&role)
     }
 
+    /// Organizers act on their own shows; admins on any.
+    pub fn require_organizer(&self) -> Result<(), ApiError> {
+        if self.has(Role::Organizer) || self.has(Role::Admin) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this action needs the organizer role".into(),
+            ))
+        }
+    }
+
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.has(role) {
             Ok(())
@@ -116,8 +127,8 @@ impl Caller {
 }
 
 /// The bearer token of a request, if it has a well-formed `Authorization` header.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -130,7 +141,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
+        let token = bearer(&parts.headers)
             .ok_or_else(|| ApiError::Unauthorized("a bearer access token is required".into()))?;
         let claims = Arc::<JwtKeys>::from_ref(state).verify(token)?;
         Ok(Caller {

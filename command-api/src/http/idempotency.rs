@@ -14,8 +14,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::PgPool;
 
 use super::auth::{JwtKeys, bearer};
@@ -34,7 +35,13 @@ const KEPT_HEADERS: &[&str] = &["content-type", "location", "x-event-position", 
 pub struct IdempotencyState {
     pub pool: PgPool,
     pub jwt: Arc<JwtKeys>,
+    /// Key of the request-body HMAC: stored hashes of bodies that contain passwords cannot
+    /// be attacked offline without it.
+    pub hash_key: Arc<Vec<u8>>,
 }
+
+/// Requests that change no state and whose answer must never be stored (access tokens).
+const NOT_IDEMPOTENT_PATHS: &[&str] = &["/api/auth/login"];
 
 struct Scope {
     caller: String,
@@ -65,7 +72,7 @@ async fn handle(
     let Some(key) = request.headers().get(&IDEMPOTENCY_KEY).cloned() else {
         return Ok(next.run(request).await);
     };
-    if !applies {
+    if !applies || NOT_IDEMPOTENT_PATHS.contains(&request.uri().path()) {
         return Ok(next.run(request).await);
     }
     let key = key
@@ -82,7 +89,7 @@ async fn handle(
 
     let (parts, body) = request.into_parts();
     // A present but invalid token: let the handler answer 401 without touching keys.
-    let caller = match bearer(&parts) {
+    let caller = match bearer(&parts.headers) {
         Some(token) => match state.jwt.verify(token) {
             Ok(claims) => format!("user:{}", claims.sub),
             Err(_) => {
@@ -101,7 +108,7 @@ async fn handle(
         path: parts.uri.path().to_owned(),
         key,
     };
-    let hash = request_hash(&bytes);
+    let hash = request_hash(&state.hash_key, &bytes);
 
     if let Some(replay) = claim(&state.pool, &scope, &hash)
         .await
@@ -110,26 +117,44 @@ async fn handle(
         return Ok(replay);
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    // The handler and the recording of its response run in their own task: a client that
+    // disconnects must not cancel them between the command's commit and the record, or a
+    // retry with the same key would run the command again.
+    let pool = state.pool.clone();
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let task = tokio::spawn(async move {
+        let response = next.run(request).await;
+        record(&pool, &scope, response).await
+    });
+    task.await.map_err(|e| {
+        ApiError::internal(anyhow::anyhow!("request task failed: {e}")).into_response()
+    })
+}
+
+/// Stores a replayable response (2xx, 4xx other than 429) or frees the key.
+async fn record(pool: &PgPool, scope: &Scope, response: Response) -> Response {
     let status = response.status();
     let keep = (status.is_success() || status.is_client_error())
         && status != StatusCode::TOO_MANY_REQUESTS;
     if !keep {
-        release(&state.pool, &scope).await;
-        return Ok(response);
+        release(pool, scope).await;
+        return response;
     }
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
-        ApiError::internal(anyhow::anyhow!("cannot buffer response: {e}")).into_response()
-    })?;
-    if let Err(err) = complete(&state.pool, &scope, status, &parts.headers, &bytes).await {
-        // The effect happened; only the replay record is missing. Answer, and free the key.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            release(pool, scope).await;
+            return ApiError::internal(anyhow::anyhow!("cannot buffer response: {e}"))
+                .into_response();
+        }
+    };
+    if let Err(err) = complete(pool, scope, status, &parts.headers, &bytes).await {
+        // The effect happened; only the replay record is missing. Keep the key claimed (its
+        // lease ends in a minute) rather than free it for an immediate second execution.
         tracing::warn!(error = %err, "cannot record idempotent response");
-        release(&state.pool, &scope).await;
     }
-    Ok(Response::from_parts(parts, Body::from(bytes)))
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 #[derive(sqlx::FromRow)]
@@ -285,7 +310,7 @@ pub async fn purge_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
 /// SHA-256 of the body in canonical form: JSON with object keys sorted and no insignificant
 /// whitespace, so `{"a":1,"b":2}` and `{ "b": 2, "a": 1 }` are the same request. Bodies that
 /// are not JSON are hashed as they are.
-fn request_hash(body: &[u8]) -> String {
+fn request_hash(key: &[u8], body: &[u8]) -> String {
     let canonical = match serde_json::from_slice::<Value>(body) {
         Ok(value) => {
             let mut out = String::new();
@@ -294,11 +319,13 @@ fn request_hash(body: &[u8]) -> String {
         }
         Err(_) => body.to_vec(),
     };
-    hex_digest(&canonical)
-}
-
-fn hex_digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
+    // HMAC takes keys of any length, so `new_from_slice` cannot fail.
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(&canonical);
+    mac.finalize()
+        .into_bytes()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -341,14 +368,24 @@ mod tests {
     #[test]
     fn key_order_and_whitespace_do_not_change_the_hash() {
         assert_eq!(
-            request_hash(br#"{"a":1,"b":{"y":[1,2],"x":null}}"#),
-            request_hash(br#"{ "b": {"x": null, "y": [1, 2]}, "a": 1 }"#)
+            request_hash(b"k", br#"{"a":1,"b":{"y":[1,2],"x":null}}"#),
+            request_hash(b"k", br#"{ "b": {"x": null, "y": [1, 2]}, "a": 1 }"#)
         );
     }
 
     #[test]
     fn different_values_change_the_hash() {
-        assert_ne!(request_hash(br#"{"a":1}"#), request_hash(br#"{"a":2}"#));
-        assert_ne!(request_hash(br#"[1,2]"#), request_hash(br#"[2,1]"#));
+        assert_ne!(
+            request_hash(b"k", br#"{"a":1}"#),
+            request_hash(b"k", br#"{"a":2}"#)
+        );
+        assert_ne!(
+            request_hash(b"k", br#"[1,2]"#),
+            request_hash(b"k", br#"[2,1]"#)
+        );
+        assert_ne!(
+            request_hash(b"k", br#"{"a":1}"#),
+            request_hash(b"j", br#"{"a":1}"#)
+        );
     }
 }

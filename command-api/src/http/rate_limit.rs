@@ -105,7 +105,7 @@ pub async fn limit_commands(
 ) -> Response {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let (parts, body) = request.into_parts();
-        let user = bearer(&parts).and_then(|token| state.jwt.verify(token).ok());
+        let user = bearer(&parts.headers).and_then(|token| state.jwt.verify(token).ok());
         if let Some(claims) = user
             && let Err(err) = state.limits.check_command(claims.sub)
         {

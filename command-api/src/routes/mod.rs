@@ -2,4 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bookings;
+pub mod catalog;
+pub mod events;
 pub mod users;

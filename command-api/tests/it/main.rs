@@ -2,6 +2,8 @@
 //! `compose/test.sh`). One binary with modules, so the suite links once.
 
 mod bad_input;
+mod catalog;
+mod contention;
 mod http_flow;
 mod relay_loss;
 mod support;

@@ -125,6 +125,18 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A token for `user_id` with `roles`, signed like command-api's own.
+    pub fn token_for(&self, user_id: uuid::Uuid, roles: &[&str]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &serde_json::json!({"sub": user_id, "roles": roles, "iss": "ticketing",
+                                "aud": "ticketing-api", "iat": now, "exp": now + 600}),
+            &jsonwebtoken::EncodingKey::from_secret(testkit::TEST_JWT_SECRET.as_bytes()),
+        )
+        .expect("token")
+    }
+
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.db.pool)
@@ -154,11 +166,14 @@ pub fn assert_problem(reply: &Reply, status: StatusCode, context: &str) {
     assert_eq!(reply.body["status"], status.as_u16(), "{context}");
 }
 
-/// command-api, relay and projections as processes over one fresh database and prefix.
+/// command-api (one or more instances), relay and projections as processes over one fresh
+/// database and prefix.
 pub struct Stack {
     pub db: TestDb,
     pub env: HashMap<String, String>,
     pub api: Option<Service>,
+    /// Further command-api instances beyond `api`.
+    pub more_apis: Vec<Service>,
     pub relay: Service,
     pub projections: Service,
     pub http: reqwest::Client,
@@ -169,6 +184,10 @@ pub const ADMIN_PASSWORD: &str = "admin password 1";
 
 impl Stack {
     pub async fn start() -> Stack {
+        Self::start_with(1).await
+    }
+
+    pub async fn start_with(api_instances: usize) -> Stack {
         let db = testkit::fresh_database().await;
         let prefix = testkit::unique_prefix();
         let mut env = testkit::service_env(&db.url, &prefix);
@@ -177,10 +196,15 @@ impl Stack {
         let relay = Service::start("relay", &env, true).await;
         let projections = Service::start("projections", &env, true).await;
         let api = Service::start("command-api", &env, true).await;
+        let mut more_apis = Vec::new();
+        for _ in 1..api_instances {
+            more_apis.push(Service::start("command-api", &env, true).await);
+        }
         Stack {
             db,
             env,
             api: Some(api),
+            more_apis,
             relay,
             projections,
             http: reqwest::Client::builder()
@@ -192,6 +216,60 @@ impl Stack {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.api.as_ref().expect("api running").url())
+    }
+
+    /// The URL of `path` on command-api instance `i` (0 is `api`).
+    pub fn url_on(&self, i: usize, path: &str) -> String {
+        let service = if i == 0 {
+            self.api.as_ref().expect("api running")
+        } else {
+            &self.more_apis[i - 1]
+        };
+        format!("{}{path}", service.url())
+    }
+
+    pub fn api_count(&self) -> usize {
+        1 + self.more_apis.len()
+    }
+
+    /// Registers `email`, has the bootstrap admin grant it the organizer role, logs it in.
+    pub async fn organizer(&self, email: &str) -> String {
+        let reply = self.register(email).await;
+        assert_eq!(reply.status(), 201, "register organizer");
+        let user_id = reply.json::<Value>().await.expect("json")["user_id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let admin = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let granted = self
+            .http
+            .post(self.url(&format!("/api/admin/users/{user_id}/roles")))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"role": "organizer"}))
+            .send()
+            .await
+            .expect("grant");
+        assert_eq!(granted.status(), 200, "grant organizer");
+        self.login(email, PASSWORD).await
+    }
+
+    /// Sends `method path` with a token and JSON body; returns status, headers and JSON.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await.expect("request");
+        let status = reply.status();
+        let headers = reply.headers().clone();
+        let body = reply.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
     }
 
     /// Kills command-api (SIGKILL) and starts a new one on a new port.

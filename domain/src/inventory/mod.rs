@@ -113,6 +113,13 @@ impl SectionInventory {
         self.capacity().saturating_sub(self.sold() + self.held(now))
     }
 
+    /// Available places of `section` (the stored one once opened) at `now`.
+    fn available_in(&self, section: &Section, now: DateTime<Utc>) -> u32 {
+        section
+            .capacity()
+            .saturating_sub(self.sold() + self.held(now))
+    }
+
     fn expired_holds(&self, now: DateTime<Utc>) -> Vec<(Uuid, &Hold)> {
         self.holds
             .iter()
@@ -291,7 +298,7 @@ impl SectionInventory {
             return Err(InventoryError::SeatsUnavailable(taken));
         }
         if !section.is_seated() {
-            let available = self.available(now);
+            let available = self.available_in(&section, now);
             if quantity > available {
                 return Err(InventoryError::InsufficientCapacity { available });
             }

@@ -243,6 +243,15 @@ async fn holds_general_admission_places_within_capacity() {
 }
 
 #[tokio::test]
+async fn the_first_general_admission_hold_opens_the_section() {
+    InventoryTest::with(())
+        .given_no_previous_events()
+        .when_async(hold_places(1, 10, t0()))
+        .await
+        .then_expect_events(vec![opened(floor()), held(1, &[], 10, t0())]);
+}
+
+#[tokio::test]
 async fn rejects_general_admission_beyond_capacity_with_what_is_left() {
     InventoryTest::with(())
         .given(vec![opened(floor()), held(1, &[], 8, t0())])

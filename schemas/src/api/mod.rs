@@ -1,4 +1,6 @@
 //! Bodies of the public HTTP API (API.md), one module per area. Requests reject unknown
 //! fields, so a typo is a 400 rather than a silently ignored value.
 
+pub mod bookings;
+pub mod events;
 pub mod users;
