@@ -6,4 +6,5 @@ mod catalog;
 mod contention;
 mod http_flow;
 mod relay_loss;
+mod store;
 mod support;
