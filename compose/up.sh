@@ -36,6 +36,13 @@ if [[ -z "${JWT_SECRET:-}" ]]; then
     JWT_SECRET="$(cat "$RUN_DIR/jwt-secret")"
 fi
 export JWT_SECRET
+if [[ -z "${PAYMENT_WEBHOOK_SECRET:-}" ]]; then
+    if [[ ! -s "$RUN_DIR/webhook-secret" ]]; then
+        (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n=' >"$RUN_DIR/webhook-secret")
+    fi
+    PAYMENT_WEBHOOK_SECRET="$(cat "$RUN_DIR/webhook-secret")"
+fi
+export PAYMENT_WEBHOOK_SECRET
 
 "$ROOT/compose/install-deps.sh"
 # shellcheck source=/dev/null

@@ -10,6 +10,7 @@ pub mod relay;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod ticket_codes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +83,25 @@ pub fn app(state: AppState) -> Router {
             "/api/events/{event_id}/availability",
             get(routes::catalog::availability),
         )
-        .route("/api/bookings", post(routes::bookings::create_booking))
+        .route(
+            "/api/bookings",
+            post(routes::bookings::create_booking).get(routes::booking_queries::list_bookings),
+        )
+        .route(
+            "/api/bookings/{booking_id}",
+            get(routes::booking_queries::get_booking),
+        )
+        .route(
+            "/api/bookings/{booking_id}/pay",
+            post(routes::payments::pay),
+        )
+        .route(
+            "/api/bookings/{booking_id}/cancel",
+            post(routes::payments::cancel_booking),
+        )
+        .route("/api/payments/webhook", post(routes::webhook::webhook))
+        .route("/api/tickets", get(routes::tickets::list_tickets))
+        .route("/api/checkin", post(routes::tickets::check_in))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         // Innermost first: idempotency sees the request after rate limiting.
@@ -151,6 +170,13 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         // Hot sections grow long streams: a cold load reads a snapshot and the tail.
         inventory: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
         bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
+        payments: Arc::new(AggregateStore::new(pool.clone(), ())),
+        payment_timeout: Duration::from_secs(settings.payment_timeout_seconds),
+        webhook_secret: Arc::new(settings.payment_webhook_secret.clone().into_bytes()),
+        // Derived from the JWT secret: every instance signs and verifies the same codes.
+        ticket_codes: ticket_codes::TicketCodes::new(
+            format!("tickets:{}", settings.auth.jwt_secret).as_bytes(),
+        ),
         hold_ttl: Duration::from_secs(settings.hold_ttl_seconds),
         // Derived from the JWT secret, so every instance computes the same request hashes.
         idempotency_key: Arc::new(format!("idempotency:{}", settings.auth.jwt_secret).into_bytes()),

@@ -24,6 +24,12 @@ pub struct Settings {
     /// How long a hold lasts until `pay`.
     #[arg(long, env = "HOLD_TTL_SECONDS", default_value_t = 600)]
     pub hold_ttl_seconds: u64,
+    /// How long the payment provider has to answer once a buyer paid.
+    #[arg(long, env = "PAYMENT_TIMEOUT_SECONDS", default_value_t = 120)]
+    pub payment_timeout_seconds: u64,
+    /// HMAC secret of the payment provider's webhooks (`X-Signature`).
+    #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: String,
     #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
     #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]

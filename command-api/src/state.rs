@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use domain::booking::Booking;
 use domain::inventory::SectionInventory;
+use domain::payment::Payment;
 use domain::show::Show;
 use domain::user::User;
 use plumbing::ops::OpsState;
@@ -23,6 +24,10 @@ pub struct AppState {
     pub shows: Arc<AggregateStore<Show>>,
     pub inventory: Arc<AggregateStore<SectionInventory>>,
     pub bookings: Arc<AggregateStore<Booking>>,
+    pub payments: Arc<AggregateStore<Payment>>,
+    pub payment_timeout: std::time::Duration,
+    pub webhook_secret: Arc<Vec<u8>>,
+    pub ticket_codes: crate::ticket_codes::TicketCodes,
     pub hold_ttl: std::time::Duration,
     pub idempotency_key: Arc<Vec<u8>>,
     pub jwt: Arc<JwtKeys>,

@@ -7,6 +7,7 @@
 pub mod booking;
 pub mod inventory;
 pub mod money;
+pub mod payment;
 pub mod rules;
 pub mod show;
 pub mod user;

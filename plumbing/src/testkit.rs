@@ -217,6 +217,7 @@ pub fn service_env(db_url: &str, prefix: &str) -> HashMap<String, String> {
         ("OPS_ADDR".into(), "127.0.0.1:0".into()),
         ("NOTIFIER_ADDR".into(), "127.0.0.1:0".into()),
         ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+        ("PAYMENT_WEBHOOK_SECRET".into(), TEST_WEBHOOK_SECRET.into()),
         ("JWT_ISSUER".into(), "ticketing".into()),
         ("JWT_AUDIENCE".into(), "ticketing-api".into()),
         // Cheap hashing for tests that register many users (never the defaults in code).
@@ -226,4 +227,5 @@ pub fn service_env(db_url: &str, prefix: &str) -> HashMap<String, String> {
     ])
 }
 
+pub const TEST_WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789";
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";

@@ -135,6 +135,57 @@ async fn apply_inventory(
         } => {
             release(tx, event_id, section_id, booking_id, &seats).await?;
         }
+        InventoryEvent::HoldExtended {
+            booking_id,
+            expires_at,
+        } => {
+            sqlx::query(
+                "UPDATE seat_hold_view SET expires_at = $3
+                  WHERE event_id = $1 AND booking_id = $2 AND status = 'held'",
+            )
+            .bind(event_id)
+            .bind(booking_id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE ga_hold_view SET expires_at = $4
+                  WHERE event_id = $1 AND section_id = $2 AND booking_id = $3",
+            )
+            .bind(event_id)
+            .bind(section_id)
+            .bind(booking_id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        InventoryEvent::SaleReturned {
+            booking_id,
+            seats,
+            quantity,
+        } => {
+            if seats.is_empty() {
+                sqlx::query(
+                    "UPDATE section_view SET sold_places = greatest(sold_places - $3, 0)
+                      WHERE event_id = $1 AND section_id = $2",
+                )
+                .bind(event_id)
+                .bind(section_id)
+                .bind(quantity as i32)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "DELETE FROM seat_hold_view
+                      WHERE event_id = $1 AND seat_id = ANY($2) AND booking_id = $3 AND status = 'sold'",
+                )
+                .bind(event_id)
+                .bind(&seats)
+                .bind(booking_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         InventoryEvent::HoldSold {
             booking_id,
             seats,

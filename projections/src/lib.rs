@@ -3,6 +3,7 @@
 //! rebuilt independently.
 
 pub mod availability;
+pub mod bookings;
 pub mod catalog;
 mod ids;
 pub mod user_profiles;
@@ -16,7 +17,7 @@ use plumbing::consumer::{self, ConsumerSettings};
 use plumbing::ops::{self, OpsState};
 use plumbing::projection::ProjectionHandler;
 use plumbing::settings::Infra;
-use schemas::read_models::{AVAILABILITY, CATALOG, USER_PROFILES};
+use schemas::read_models::{AVAILABILITY, BOOKINGS, CATALOG, USER_PROFILES};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "projections", about = "Builds the read models from Kafka")]
@@ -81,6 +82,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )),
         AVAILABILITY.consumer,
         AVAILABILITY.aggregate_types,
+    );
+    spawn(
+        Arc::new(ProjectionHandler::new(pool.clone(), bookings::Bookings)),
+        BOOKINGS.consumer,
+        BOOKINGS.aggregate_types,
     );
     // One failing consumer stops the process (and so the others, cleanly), so a supervisor
     // restarts it rather than leaving a read model silently behind.

@@ -1,11 +1,26 @@
-//! saga-orchestrator: the booking / payment / inventory process managers with durable timers.
+//! saga-orchestrator: drives bookings through payment, inventory and tickets.
 //!
-//! The process managers arrive with the booking issue; today the process connects, migrates
-//! and serves its operations endpoints so the topology and its health checks are complete.
+//! `reactions` turns events into durable steps (`tasks`, in PostgreSQL, so a restart loses no
+//! deadline); `worker` runs due steps, deciding with the pure `decide` from the aggregates'
+//! current state; `provider` is the payment port (HTTP adapter with a circuit breaker), and
+//! `simulator` the local payment provider behind it (the `payment-sim` binary).
 
+pub mod decide;
+pub mod provider;
+pub mod reactions;
+pub mod simulator;
+pub mod tasks;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
 use clap::Parser;
+use plumbing::consumer::{self, ConsumerSettings};
 use plumbing::ops::{self, OpsState};
 use plumbing::settings::Infra;
+use plumbing::store::AggregateStore;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -18,15 +33,70 @@ pub struct Settings {
     /// Operations endpoints (/health, /ready, /metrics).
     #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9102")]
     pub ops_addr: String,
+    /// Base URL of the payment provider (the simulator locally).
+    #[arg(
+        long,
+        env = "PAYMENT_PROVIDER_URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
+    pub payment_provider_url: String,
+    /// How often due steps are looked for, in milliseconds (timer precision).
+    #[arg(long, env = "SAGA_POLL_MS", default_value_t = 200)]
+    pub poll_ms: u64,
+    /// Attempts of a failing step before it is dead-lettered.
+    #[arg(long, env = "SAGA_MAX_ATTEMPTS", default_value_t = 20)]
+    pub max_attempts: i32,
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let pool = plumbing::db::connect(&settings.infra.database_url, 4).await?;
+    let pool = plumbing::db::connect(
+        &settings.infra.database_url,
+        settings.infra.database_max_connections,
+    )
+    .await?;
+    let kafka = settings.infra.kafka();
     let shutdown = plumbing::shutdown::on_signal();
-    let router = ops::router(OpsState {
-        pool,
-        kafka: settings.infra.kafka(),
+    let ops_router: Router = ops::router(OpsState {
+        pool: pool.clone(),
+        kafka: kafka.clone(),
         metrics: ops::prometheus(),
     });
-    ops::serve(settings.ops_addr, router, shutdown).await
+    let ops_task = tokio::spawn(ops::serve(
+        settings.ops_addr.clone(),
+        ops_router,
+        shutdown.clone(),
+    ));
+
+    let payments = Arc::new(AggregateStore::new(pool.clone(), ()));
+    let worker = worker::Worker {
+        pool: pool.clone(),
+        stores: worker::Stores {
+            bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
+            payments: payments.clone(),
+            inventory: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
+            shows: Arc::new(AggregateStore::new(pool.clone(), ())),
+        },
+        provider: Arc::new(provider::HttpProvider::new(&settings.payment_provider_url)?),
+        producer: kafka.producer()?,
+        kafka: kafka.clone(),
+        poll: Duration::from_millis(settings.poll_ms),
+        max_attempts: settings.max_attempts.max(1),
+    };
+    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+
+    let topics = ["booking", "payment", "inventory", "show"]
+        .iter()
+        .map(|t| schemas::topics::topic_for(&kafka.topic_prefix, t))
+        .collect();
+    let reactions = Arc::new(reactions::Reactions { pool, payments });
+    let consumed = consumer::run(
+        ConsumerSettings::new(kafka, reactions::CONSUMER, topics),
+        reactions,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    let _ = worker_task.await;
+    let _ = ops_task.await;
+    consumed
 }

@@ -1,12 +1,14 @@
 //! The wire contract every consumer depends on: the Kafka envelope, topic names, the one
-//! decode function (envelope → current event version) and the redaction of write-side-only
-//! fields.
+//! decode function (envelope → current event version), the redaction of write-side-only
+//! fields, and the JSON Schemas of events and bodies (`export`, committed under `json/`).
 
 pub mod api;
 pub mod decode;
 pub mod envelope;
+pub mod export;
 pub mod read_models;
 pub mod topics;
+pub mod webhook;
 
 pub use decode::{DecodeError, DecodedEvent, decode};
 pub use envelope::{Envelope, EventMetadata};

@@ -23,3 +23,9 @@ pub const AVAILABILITY: ReadModelName = ReadModelName {
     consumer: "availability",
     aggregate_types: &["show", "inventory"],
 };
+
+/// `booking_view`, `ticket_view`: each buyer's bookings and tickets.
+pub const BOOKINGS: ReadModelName = ReadModelName {
+    consumer: "bookings",
+    aggregate_types: &["booking"],
+};

@@ -2,8 +2,13 @@
 //! tenants share one broker without sharing topics.
 
 /// The aggregate types whose events are published, with their topic version.
-pub const AGGREGATE_TOPICS: &[(&str, u32)] =
-    &[("user", 1), ("show", 1), ("inventory", 1), ("booking", 1)];
+pub const AGGREGATE_TOPICS: &[(&str, u32)] = &[
+    ("user", 1),
+    ("show", 1),
+    ("inventory", 1),
+    ("booking", 1),
+    ("payment", 1),
+];
 
 pub fn topic_for(prefix: &str, aggregate_type: &str) -> String {
     let version = AGGREGATE_TOPICS

@@ -127,7 +127,15 @@ pub fn problem(
         "detail": detail,
     });
     if let Value::Object(obj) = &mut body {
-        obj.extend(extensions);
+        // Extensions never replace the RFC 9457 members.
+        for (key, value) in extensions {
+            if !matches!(
+                key.as_str(),
+                "type" | "title" | "status" | "detail" | "instance"
+            ) {
+                obj.insert(key, value);
+            }
+        }
     }
     let mut response = (status, axum::Json(body)).into_response();
     response

@@ -2,7 +2,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod booking_queries;
 pub mod bookings;
 pub mod catalog;
 pub mod events;
+pub mod payments;
+pub mod tickets;
 pub mod users;
+pub mod webhook;

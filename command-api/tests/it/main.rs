@@ -5,6 +5,7 @@ mod bad_input;
 mod catalog;
 mod contention;
 mod http_flow;
+mod purchase;
 mod relay_loss;
 mod store;
 mod support;

@@ -43,6 +43,8 @@ impl TestApp {
             &prefix,
             "--jwt-secret",
             testkit::TEST_JWT_SECRET,
+            "--payment-webhook-secret",
+            testkit::TEST_WEBHOOK_SECRET,
             "--argon2-memory-kib",
             "1024",
             "--argon2-iterations",
@@ -176,6 +178,9 @@ pub struct Stack {
     pub more_apis: Vec<Service>,
     pub relay: Service,
     pub projections: Service,
+    /// The payment simulator and saga, when started with `with_payments`.
+    pub payment_sim: Option<Service>,
+    pub saga: Option<Service>,
     pub http: reqwest::Client,
 }
 
@@ -188,9 +193,17 @@ impl Stack {
     }
 
     pub async fn start_with(api_instances: usize) -> Stack {
+        Self::start_configured(api_instances, &[]).await
+    }
+
+    /// A stack with `overrides` of its environment (e.g. short hold or payment timeouts).
+    pub async fn start_configured(api_instances: usize, overrides: &[(&str, &str)]) -> Stack {
         let db = testkit::fresh_database().await;
         let prefix = testkit::unique_prefix();
         let mut env = testkit::service_env(&db.url, &prefix);
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
         env.insert("BOOTSTRAP_ADMIN_EMAIL".into(), ADMIN_EMAIL.into());
         env.insert("BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into());
         let relay = Service::start("relay", &env, true).await;
@@ -207,6 +220,8 @@ impl Stack {
             more_apis,
             relay,
             projections,
+            payment_sim: None,
+            saga: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -270,6 +285,69 @@ impl Stack {
         let headers = reply.headers().clone();
         let body = reply.json().await.unwrap_or(Value::Null);
         (status, headers, body)
+    }
+
+    /// The whole purchase path: command-api, relay, projections, the payment simulator
+    /// (answering to the first command-api) and the saga.
+    pub async fn with_payments(overrides: &[(&str, &str)]) -> Stack {
+        let mut stack = Self::start_configured(1, overrides).await;
+        let webhook = stack.url("/api/payments/webhook");
+        stack.env.insert("PAYMENT_WEBHOOK_URL".into(), webhook);
+        stack
+            .env
+            .insert("PAYMENT_SIM_ADDR".into(), "127.0.0.1:0".into());
+        stack
+            .env
+            .entry("PAYMENT_SIM_LATENCY_MS".into())
+            .or_insert_with(|| "50".into());
+        let sim = Service::start("payment-sim", &stack.env, true).await;
+        stack.env.insert("PAYMENT_PROVIDER_URL".into(), sim.url());
+        stack
+            .env
+            .entry("SAGA_POLL_MS".into())
+            .or_insert_with(|| "50".into());
+        stack.saga = Some(Service::start("saga-orchestrator", &stack.env, true).await);
+        stack.payment_sim = Some(sim);
+        stack
+    }
+
+    /// Kills the saga (SIGKILL) and starts it again.
+    pub async fn restart_saga(&mut self) {
+        if let Some(saga) = self.saga.take() {
+            saga.kill().await;
+        }
+        self.saga = Some(Service::start("saga-orchestrator", &self.env, true).await);
+    }
+
+    /// Kills the payment simulator (SIGKILL) and starts it again on the same address.
+    pub async fn restart_payment_sim(&mut self) {
+        let addr = self
+            .payment_sim
+            .as_ref()
+            .and_then(|s| s.addr.clone())
+            .expect("sim running");
+        if let Some(sim) = self.payment_sim.take() {
+            sim.kill().await;
+        }
+        let mut env = self.env.clone();
+        env.insert("PAYMENT_SIM_ADDR".into(), addr);
+        self.payment_sim = Some(Service::start("payment-sim", &env, true).await);
+    }
+
+    /// The simulator's ledger: `{charges: [{payment_id, booking_id, status, refunded, …}]}`.
+    pub async fn ledger(&self) -> Value {
+        let url = format!(
+            "{}/ledger",
+            self.payment_sim.as_ref().expect("sim running").url()
+        );
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("ledger")
+            .json()
+            .await
+            .expect("json")
     }
 
     /// Kills command-api (SIGKILL) and starts a new one on a new port.

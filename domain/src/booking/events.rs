@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::GeneralAdmission;
+use super::{CancelReason, GeneralAdmission, IssuedTicket};
 use crate::money::Money;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -21,12 +21,50 @@ pub enum BookingEvent {
         hold_expires_at: DateTime<Utc>,
         placed_at: DateTime<Utc>,
     },
+    PaymentRequested {
+        payment_id: Uuid,
+        /// The provider's single-use card token (`tok_visa`, …), not card data.
+        payment_token: String,
+        payment_deadline: DateTime<Utc>,
+        requested_at: DateTime<Utc>,
+    },
+    BookingConfirmed {
+        tickets: Vec<IssuedTicket>,
+        confirmed_at: DateTime<Utc>,
+    },
+    BookingCancelled {
+        reason: CancelReason,
+        /// Human-readable, shown as `failure_reason`.
+        detail: String,
+        cancelled_at: DateTime<Utc>,
+    },
+    BookingExpired {
+        expired_at: DateTime<Utc>,
+    },
+    RefundRequested {
+        reason: CancelReason,
+        requested_at: DateTime<Utc>,
+    },
+    BookingRefunded {
+        refunded_at: DateTime<Utc>,
+    },
+    TicketCheckedIn {
+        ticket_id: Uuid,
+        checked_in_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for BookingEvent {
     fn event_type(&self) -> String {
         match self {
             BookingEvent::BookingPlaced { .. } => "BookingPlaced",
+            BookingEvent::PaymentRequested { .. } => "PaymentRequested",
+            BookingEvent::BookingConfirmed { .. } => "BookingConfirmed",
+            BookingEvent::BookingCancelled { .. } => "BookingCancelled",
+            BookingEvent::BookingExpired { .. } => "BookingExpired",
+            BookingEvent::RefundRequested { .. } => "RefundRequested",
+            BookingEvent::BookingRefunded { .. } => "BookingRefunded",
+            BookingEvent::TicketCheckedIn { .. } => "TicketCheckedIn",
         }
         .to_string()
     }

@@ -1,11 +1,16 @@
 //! The `Booking` aggregate: one buyer's purchase of seats and general-admission places of
-//! one show, from the hold through payment to tickets. Its lifecycle (API.md):
+//! one show, from the hold through payment to tickets and check-in. Its lifecycle (API.md):
 //! held → payment_pending → confirmed | cancelled; held → expired | cancelled;
 //! confirmed → refund_pending → refunded.
+//!
+//! Tickets live inside the booking (see `ticket`): check-in, void and refund then decide on
+//! one consistent state — a ticket can never be checked in while its refund voids it.
 
+mod commands;
 mod events;
 #[cfg(test)]
 mod tests;
+pub mod ticket;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -14,7 +19,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use commands::BookingCommand;
 pub use events::BookingEvent;
+pub use ticket::{IssuedTicket, TicketStatus};
 
 use crate::money::Money;
 
@@ -34,6 +41,23 @@ pub enum BookingStatus {
     Refunded,
 }
 
+impl BookingStatus {
+    /// No transition leaves a final state.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Cancelled | Self::Expired | Self::Refunded)
+    }
+}
+
+/// Why a booking was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    UserRequested,
+    PaymentDeclined,
+    PaymentTimedOut,
+    EventCancelled,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GeneralAdmission {
@@ -41,27 +65,30 @@ pub struct GeneralAdmission {
     pub quantity: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum BookingCommand {
-    /// Records a booking whose seats are already held in every section it names.
-    Place {
-        booking_id: Uuid,
-        user_id: Uuid,
-        show_id: Uuid,
-        seats: Vec<String>,
-        general_admission: Vec<GeneralAdmission>,
-        total: Money,
-        hold_expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    },
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BookingError {
     #[error("this booking already exists")]
     AlreadyPlaced,
+    #[error("no such booking")]
+    UnknownBooking,
     #[error("a booking holds 1 to {MAX_PLACES_PER_BOOKING} seats and places")]
     WrongSize,
+    #[error("the booking is {0:?}; that is not possible now")]
+    NotAllowed(BookingStatus),
+    #[error("the hold has expired")]
+    HoldExpired,
+    #[error("the hold has not expired yet")]
+    HoldNotExpired,
+    #[error("the event has started; bookings can no longer be cancelled")]
+    EventStarted,
+    #[error("a ticket of this booking was checked in")]
+    CheckedIn,
+    #[error("no such ticket in this booking")]
+    UnknownTicket,
+    #[error("the ticket was already checked in")]
+    AlreadyCheckedIn { at: DateTime<Utc> },
+    #[error("the ticket is void")]
+    TicketVoid,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,6 +102,12 @@ pub struct Booking {
     pub total: Option<Money>,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub placed_at: Option<DateTime<Utc>>,
+    pub payment_id: Option<Uuid>,
+    pub payment_token: Option<String>,
+    pub payment_deadline: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<CancelReason>,
+    pub failure_reason: Option<String>,
+    pub tickets: Vec<IssuedTicket>,
 }
 
 impl Booking {
@@ -89,6 +122,29 @@ impl Booking {
                 .iter()
                 .map(|g| g.quantity)
                 .sum::<u32>()
+    }
+
+    /// The sections this booking holds or bought places in, in order.
+    pub fn section_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .seats
+            .iter()
+            .filter_map(|s| {
+                crate::show::layout::parse_seat_id(s).map(|(section, _, _)| section.to_owned())
+            })
+            .chain(self.general_admission.iter().map(|g| g.section_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    fn require(&self) -> Result<(), BookingError> {
+        if self.exists() {
+            Ok(())
+        } else {
+            Err(BookingError::UnknownBooking)
+        }
     }
 }
 
@@ -133,12 +189,56 @@ impl Aggregate for Booking {
                 self.hold_expires_at = Some(hold_expires_at);
                 self.placed_at = Some(placed_at);
             }
+            BookingEvent::PaymentRequested {
+                payment_id,
+                payment_token,
+                payment_deadline,
+                ..
+            } => {
+                self.status = BookingStatus::PaymentPending;
+                self.payment_id = Some(payment_id);
+                self.payment_token = Some(payment_token);
+                self.payment_deadline = Some(payment_deadline);
+            }
+            BookingEvent::BookingConfirmed { tickets, .. } => {
+                self.status = BookingStatus::Confirmed;
+                self.tickets = tickets;
+            }
+            BookingEvent::BookingCancelled { reason, detail, .. } => {
+                self.status = BookingStatus::Cancelled;
+                self.cancel_reason = Some(reason);
+                self.failure_reason = Some(detail);
+            }
+            BookingEvent::BookingExpired { .. } => {
+                self.status = BookingStatus::Expired;
+                self.failure_reason = Some("the hold expired before payment".into());
+            }
+            BookingEvent::RefundRequested { reason, .. } => {
+                self.status = BookingStatus::RefundPending;
+                self.cancel_reason = Some(reason);
+            }
+            BookingEvent::BookingRefunded { .. } => {
+                self.status = BookingStatus::Refunded;
+                for ticket in &mut self.tickets {
+                    ticket.status = TicketStatus::Void;
+                }
+            }
+            BookingEvent::TicketCheckedIn {
+                ticket_id,
+                checked_in_at,
+            } => {
+                if let Some(ticket) = self.tickets.iter_mut().find(|t| t.ticket_id == ticket_id) {
+                    ticket.status = TicketStatus::CheckedIn;
+                    ticket.checked_in_at = Some(checked_in_at);
+                }
+            }
         }
     }
 }
 
 impl Booking {
     fn decide(&self, command: BookingCommand) -> Result<Vec<BookingEvent>, BookingError> {
+        use BookingStatus as S;
         match command {
             BookingCommand::Place {
                 booking_id,
@@ -171,6 +271,127 @@ impl Booking {
                     hold_expires_at,
                     placed_at: now,
                 }])
+            }
+            BookingCommand::RequestPayment {
+                payment_id,
+                payment_token,
+                payment_deadline,
+                now,
+            } => {
+                self.require()?;
+                if self.status != S::Held {
+                    return Err(BookingError::NotAllowed(self.status));
+                }
+                if self.hold_expires_at.is_some_and(|at| now >= at) {
+                    return Err(BookingError::HoldExpired);
+                }
+                Ok(vec![BookingEvent::PaymentRequested {
+                    payment_id,
+                    payment_token,
+                    payment_deadline,
+                    requested_at: now,
+                }])
+            }
+            BookingCommand::Confirm { now } => {
+                self.require()?;
+                match self.status {
+                    S::PaymentPending => {
+                        let booking_id = self.booking_id.ok_or(BookingError::UnknownBooking)?;
+                        Ok(vec![BookingEvent::BookingConfirmed {
+                            tickets: ticket::issue(
+                                booking_id,
+                                &self.seats,
+                                &self.general_admission,
+                            ),
+                            confirmed_at: now,
+                        }])
+                    }
+                    S::Confirmed => Ok(vec![]),
+                    other => Err(BookingError::NotAllowed(other)),
+                }
+            }
+            BookingCommand::Cancel {
+                reason,
+                detail,
+                now,
+            } => {
+                self.require()?;
+                match self.status {
+                    S::Held | S::PaymentPending => Ok(vec![BookingEvent::BookingCancelled {
+                        reason,
+                        detail,
+                        cancelled_at: now,
+                    }]),
+                    // Retried or racing cancellations: the booking is already over.
+                    S::Cancelled | S::Expired => Ok(vec![]),
+                    other => Err(BookingError::NotAllowed(other)),
+                }
+            }
+            BookingCommand::Expire { now } => {
+                self.require()?;
+                match self.status {
+                    S::Held if self.hold_expires_at.is_some_and(|at| now >= at) => {
+                        Ok(vec![BookingEvent::BookingExpired { expired_at: now }])
+                    }
+                    S::Held => Err(BookingError::HoldNotExpired),
+                    _ => Ok(vec![]),
+                }
+            }
+            BookingCommand::RequestRefund {
+                reason,
+                starts_at,
+                now,
+            } => {
+                self.require()?;
+                match self.status {
+                    S::Confirmed => {
+                        if reason != CancelReason::EventCancelled && now >= starts_at {
+                            return Err(BookingError::EventStarted);
+                        }
+                        if self
+                            .tickets
+                            .iter()
+                            .any(|t| t.status == TicketStatus::CheckedIn)
+                        {
+                            return Err(BookingError::CheckedIn);
+                        }
+                        Ok(vec![BookingEvent::RefundRequested {
+                            reason,
+                            requested_at: now,
+                        }])
+                    }
+                    S::RefundPending | S::Refunded => Ok(vec![]),
+                    other => Err(BookingError::NotAllowed(other)),
+                }
+            }
+            BookingCommand::MarkRefunded { now } => {
+                self.require()?;
+                match self.status {
+                    S::RefundPending => {
+                        Ok(vec![BookingEvent::BookingRefunded { refunded_at: now }])
+                    }
+                    S::Refunded => Ok(vec![]),
+                    other => Err(BookingError::NotAllowed(other)),
+                }
+            }
+            BookingCommand::CheckIn { ticket_id, now } => {
+                self.require()?;
+                let ticket = self
+                    .tickets
+                    .iter()
+                    .find(|t| t.ticket_id == ticket_id)
+                    .ok_or(BookingError::UnknownTicket)?;
+                match (ticket.status, ticket.checked_in_at) {
+                    (TicketStatus::CheckedIn, Some(at)) => {
+                        Err(BookingError::AlreadyCheckedIn { at })
+                    }
+                    (TicketStatus::Void, _) => Err(BookingError::TicketVoid),
+                    _ if self.status != S::Confirmed => Err(BookingError::TicketVoid),
+                    _ => Ok(vec![BookingEvent::TicketCheckedIn {
+                        ticket_id,
+                        checked_in_at: now,
+                    }]),
+                }
             }
         }
     }

@@ -37,6 +37,17 @@ pub enum InventoryEvent {
         seats: Vec<String>,
         quantity: u32,
     },
+    /// Payment started: the hold lasts until the payment deadline.
+    HoldExtended {
+        booking_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    /// A refunded sale gave its seats or places back.
+    SaleReturned {
+        booking_id: Uuid,
+        seats: Vec<String>,
+        quantity: u32,
+    },
 }
 
 impl DomainEvent for InventoryEvent {
@@ -47,6 +58,8 @@ impl DomainEvent for InventoryEvent {
             InventoryEvent::HoldExpired { .. } => "HoldExpired",
             InventoryEvent::HoldReleased { .. } => "HoldReleased",
             InventoryEvent::HoldSold { .. } => "HoldSold",
+            InventoryEvent::HoldExtended { .. } => "HoldExtended",
+            InventoryEvent::SaleReturned { .. } => "SaleReturned",
         }
         .to_string()
     }

@@ -48,6 +48,14 @@ pub enum InventoryCommand {
     Release { booking_id: Uuid },
     /// Turns `booking_id`'s hold into a sale.
     ConfirmSale { booking_id: Uuid },
+    /// Keeps `booking_id`'s hold until `expires_at` (payment started); fails if it lapsed.
+    ExtendHold {
+        booking_id: Uuid,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// A refunded sale: its seats or places become available again.
+    ReturnSale { booking_id: Uuid },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +76,8 @@ pub enum InventoryError {
     BookingAlreadyHolds,
     #[error("this booking holds nothing here")]
     NoHold,
+    #[error("the hold has expired")]
+    HoldLapsed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +186,18 @@ impl Aggregate for SectionInventory {
             | InventoryEvent::HoldReleased { booking_id, .. } => {
                 self.drop_hold(booking_id);
             }
+            InventoryEvent::HoldExtended {
+                booking_id,
+                expires_at,
+            } => {
+                if let Some(hold) = self.holds.get_mut(&booking_id) {
+                    hold.expires_at = expires_at;
+                }
+            }
+            InventoryEvent::SaleReturned { booking_id, .. } => {
+                self.sold_places.remove(&booking_id);
+                self.sold_seats.retain(|_, b| *b != booking_id);
+            }
             InventoryEvent::HoldSold {
                 booking_id,
                 seats,
@@ -222,6 +244,46 @@ impl SectionInventory {
                 }],
                 None => vec![],
             }),
+            InventoryCommand::ExtendHold {
+                booking_id,
+                expires_at,
+                now,
+            } => match self.holds.get(&booking_id) {
+                Some(hold) if hold.expires_at > now => {
+                    if hold.expires_at >= expires_at {
+                        Ok(vec![])
+                    } else {
+                        Ok(vec![InventoryEvent::HoldExtended {
+                            booking_id,
+                            expires_at,
+                        }])
+                    }
+                }
+                Some(_) => Err(InventoryError::HoldLapsed),
+                None => Err(InventoryError::NoHold),
+            },
+            InventoryCommand::ReturnSale { booking_id } => {
+                let seats: Vec<String> = self
+                    .sold_seats
+                    .iter()
+                    .filter(|(_, b)| **b == booking_id)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                let places = self.sold_places.get(&booking_id).copied().unwrap_or(0);
+                if seats.is_empty() && places == 0 {
+                    return Ok(vec![]); // nothing sold (or already returned)
+                }
+                let quantity = if seats.is_empty() {
+                    places
+                } else {
+                    seats.len() as u32
+                };
+                Ok(vec![InventoryEvent::SaleReturned {
+                    booking_id,
+                    seats,
+                    quantity,
+                }])
+            }
             InventoryCommand::ConfirmSale { booking_id } => {
                 if let Some(hold) = self.holds.get(&booking_id) {
                     return Ok(vec![InventoryEvent::HoldSold {

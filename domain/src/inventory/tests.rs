@@ -400,3 +400,101 @@ fn counts_capacity_held_sold_and_available() {
     assert_eq!(inventory.available(t0()), 5);
     assert_eq!(inventory.available(t0() + Duration::hours(1)), 8);
 }
+
+#[tokio::test]
+async fn extends_a_live_hold_for_payment() {
+    InventoryTest::with(())
+        .given(vec![opened(stalls()), held(1, &["stalls:A:1"], 1, t0())])
+        .when_async(InventoryCommand::ExtendHold {
+            booking_id: booking(1),
+            expires_at: t0() + Duration::minutes(12),
+            now: t0() + Duration::minutes(5),
+        })
+        .await
+        .then_expect_events(vec![InventoryEvent::HoldExtended {
+            booking_id: booking(1),
+            expires_at: t0() + Duration::minutes(12),
+        }]);
+}
+
+#[tokio::test]
+async fn rejects_extending_a_lapsed_or_missing_hold() {
+    InventoryTest::with(())
+        .given(vec![opened(stalls()), held(1, &["stalls:A:1"], 1, t0())])
+        .when_async(InventoryCommand::ExtendHold {
+            booking_id: booking(1),
+            expires_at: t0() + Duration::minutes(20),
+            now: t0() + Duration::minutes(10),
+        })
+        .await
+        .then_expect_error(InventoryError::HoldLapsed);
+    InventoryTest::with(())
+        .given(vec![opened(stalls())])
+        .when_async(InventoryCommand::ExtendHold {
+            booking_id: booking(1),
+            expires_at: t0(),
+            now: t0(),
+        })
+        .await
+        .then_expect_error(InventoryError::NoHold);
+}
+
+#[tokio::test]
+async fn an_extended_hold_keeps_blocking_past_its_first_expiry() {
+    let later = t0() + Duration::minutes(11);
+    InventoryTest::with(())
+        .given(vec![
+            opened(stalls()),
+            held(1, &["stalls:A:1"], 1, t0()),
+            InventoryEvent::HoldExtended {
+                booking_id: booking(1),
+                expires_at: t0() + Duration::minutes(12),
+            },
+        ])
+        .when_async(hold_seats(2, &["stalls:A:1"], later))
+        .await
+        .then_expect_error(InventoryError::SeatsUnavailable(seats(&["stalls:A:1"])));
+}
+
+#[tokio::test]
+async fn a_returned_sale_frees_its_seats() {
+    let sold = vec![
+        opened(stalls()),
+        held(1, &["stalls:A:1"], 1, t0()),
+        InventoryEvent::HoldSold {
+            booking_id: booking(1),
+            seats: seats(&["stalls:A:1"]),
+            quantity: 1,
+        },
+    ];
+    InventoryTest::with(())
+        .given(sold.clone())
+        .when_async(InventoryCommand::ReturnSale {
+            booking_id: booking(1),
+        })
+        .await
+        .then_expect_events(vec![InventoryEvent::SaleReturned {
+            booking_id: booking(1),
+            seats: seats(&["stalls:A:1"]),
+            quantity: 1,
+        }]);
+    let mut returned = sold;
+    returned.push(InventoryEvent::SaleReturned {
+        booking_id: booking(1),
+        seats: seats(&["stalls:A:1"]),
+        quantity: 1,
+    });
+    InventoryTest::with(())
+        .given(returned.clone())
+        .when_async(InventoryCommand::ReturnSale {
+            booking_id: booking(1),
+        })
+        .await
+        .then_expect_events(vec![]);
+    let result = InventoryTest::with(())
+        .given(returned)
+        .when_async(hold_seats(2, &["stalls:A:1"], t0()))
+        .await
+        .inspect_result();
+    assert!(result.is_ok(), "{result:?}");
+}

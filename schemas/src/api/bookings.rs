@@ -33,3 +33,107 @@ pub struct UnavailableSection {
     pub section_id: String,
     pub available: u32,
 }
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    /// The provider's card token (`tok_visa`, `tok_decline`, `tok_timeout` in the simulator).
+    pub payment_token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct BookingStatusResponse {
+    pub booking_id: Uuid,
+    pub status: BookingStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct BookingView {
+    pub booking_id: Uuid,
+    pub event_id: Uuid,
+    pub status: BookingStatus,
+    pub seats: Vec<String>,
+    pub general_admission: Vec<GeneralAdmission>,
+    pub total: Money,
+    pub hold_expires_at: DateTime<Utc>,
+    pub tickets: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct BookingPage {
+    pub items: Vec<BookingView>,
+    pub page: u32,
+    pub next_page: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default = "first_page")]
+    pub page: u32,
+    #[serde(default = "default_per_page")]
+    pub per_page: u32,
+}
+
+fn first_page() -> u32 {
+    1
+}
+
+fn default_per_page() -> u32 {
+    20
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct TicketView {
+    pub ticket_id: Uuid,
+    pub booking_id: Uuid,
+    pub event_id: Uuid,
+    /// Null for general admission.
+    pub seat_id: Option<String>,
+    pub section_id: String,
+    pub status: domain::booking::TicketStatus,
+    /// The signed code a door scanner reads.
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInRequest {
+    pub event_id: Uuid,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct CheckInResponse {
+    pub ticket_id: Uuid,
+    pub seat_id: Option<String>,
+    pub section_id: String,
+    pub checked_in_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum WebhookType {
+    #[serde(rename = "payment.succeeded")]
+    PaymentSucceeded,
+    #[serde(rename = "payment.failed")]
+    PaymentFailed,
+    #[serde(rename = "refund.succeeded")]
+    RefundSucceeded,
+}
+
+/// What the payment provider posts to `/api/payments/webhook`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookNotification {
+    pub notification_id: String,
+    pub payment_id: Uuid,
+    pub booking_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: WebhookType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub amount: Money,
+    pub occurred_at: DateTime<Utc>,
+}

@@ -3,4 +3,5 @@
 
 pub mod bookings;
 pub mod events;
+pub mod problem;
 pub mod users;

@@ -1,0 +1,55 @@
+//! Commands of the `Booking` aggregate; the time (and the show's start) arrive with them.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{CancelReason, GeneralAdmission};
+use crate::money::Money;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BookingCommand {
+    /// Records a booking whose seats are already held in every section it names.
+    Place {
+        booking_id: Uuid,
+        user_id: Uuid,
+        show_id: Uuid,
+        seats: Vec<String>,
+        general_admission: Vec<GeneralAdmission>,
+        total: Money,
+        hold_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// The buyer pays: held → payment_pending until `payment_deadline`.
+    RequestPayment {
+        payment_id: Uuid,
+        payment_token: String,
+        payment_deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// The payment succeeded and the seats are sold: issue the tickets.
+    Confirm {
+        now: DateTime<Utc>,
+    },
+    Cancel {
+        reason: CancelReason,
+        detail: String,
+        now: DateTime<Utc>,
+    },
+    /// The hold ran out before payment.
+    Expire {
+        now: DateTime<Utc>,
+    },
+    /// Cancel a confirmed booking: its payment is refunded, then its tickets void.
+    RequestRefund {
+        reason: CancelReason,
+        starts_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    MarkRefunded {
+        now: DateTime<Utc>,
+    },
+    CheckIn {
+        ticket_id: Uuid,
+        now: DateTime<Utc>,
+    },
+}

@@ -1,0 +1,86 @@
+//! The HTTP bodies of API.md with their file names: requests in the reading contract (what
+//! the server accepts), responses in the writing contract (what it sends); query strings too,
+//! described as the objects they deserialize into. Types used only inside a body (`Money`,
+//! `Section`, …) appear in that body's `$defs`. `tests/coverage.rs` fails when a type of
+//! `schemas::api` is in none of them.
+
+use domain::show::templates::Template;
+use serde_json::Value;
+
+use super::{Contract, schema_for};
+use crate::api::bookings::{
+    BookingHeldResponse, BookingPage, BookingStatusResponse, BookingView, CheckInRequest,
+    CheckInResponse, CreateBookingRequest, PageQuery, PayRequest, TicketView, UnavailableSection,
+    WebhookNotification,
+};
+use crate::api::events::{
+    Availability, AvailabilityQuery, CreateEventRequest, EventDetail, EventListQuery, EventPage,
+    EventStatusResponse, LayoutRequest, LayoutResponse, PricingRequest, PricingResponse,
+    PublishRequest,
+};
+use crate::api::problem::Problem;
+use crate::api::users::{
+    AddressRequest, AddressResponse, GrantRoleRequest, LoginRequest, Profile, RegisterRequest,
+    RegisterResponse, RolesResponse, TokenResponse, UpdateProfileRequest,
+};
+
+/// (type name, schema) of every body. A new body type is added here.
+pub(super) fn bodies() -> Vec<(String, Value)> {
+    vec![
+        // Auth and users.
+        request::<RegisterRequest>(),
+        response::<RegisterResponse>(),
+        request::<LoginRequest>(),
+        response::<TokenResponse>(),
+        request::<GrantRoleRequest>(),
+        response::<RolesResponse>(),
+        response::<Profile>(),
+        request::<UpdateProfileRequest>(),
+        request::<AddressRequest>(),
+        response::<AddressResponse>(),
+        // Events (catalogue and inventory).
+        response::<Template>(),
+        request::<CreateEventRequest>(),
+        response::<EventStatusResponse>(),
+        request::<LayoutRequest>(),
+        response::<LayoutResponse>(),
+        request::<PricingRequest>(),
+        response::<PricingResponse>(),
+        request::<PublishRequest>(),
+        request::<EventListQuery>(),
+        response::<EventPage>(),
+        response::<EventDetail>(),
+        request::<AvailabilityQuery>(),
+        response::<Availability>(),
+        // Bookings, payments, tickets.
+        request::<CreateBookingRequest>(),
+        response::<BookingHeldResponse>(),
+        // Listed in a 409 problem's `unavailable_sections`.
+        response::<UnavailableSection>(),
+        request::<PayRequest>(),
+        response::<BookingStatusResponse>(),
+        response::<BookingView>(),
+        request::<PageQuery>(),
+        response::<BookingPage>(),
+        response::<TicketView>(),
+        request::<CheckInRequest>(),
+        response::<CheckInResponse>(),
+        request::<WebhookNotification>(),
+        // Errors.
+        response::<Problem>(),
+    ]
+}
+
+fn request<T: schemars::JsonSchema>() -> (String, Value) {
+    (
+        T::schema_name().into_owned(),
+        schema_for::<T>(Contract::Read),
+    )
+}
+
+fn response<T: schemars::JsonSchema>() -> (String, Value) {
+    (
+        T::schema_name().into_owned(),
+        schema_for::<T>(Contract::Write),
+    )
+}
