@@ -6,6 +6,7 @@ mod catalog;
 mod contention;
 mod http_flow;
 mod purchase;
+mod purchase_load;
 mod relay_loss;
 mod store;
 mod support;
