@@ -57,6 +57,8 @@ pub fn app(state: AppState) -> Router {
             "/api/users/addresses/{address_id}",
             put(routes::users::update_address).delete(routes::users::delete_address),
         )
+        .route("/api/openapi.json", get(routes::docs::openapi))
+        .route("/api/docs", get(routes::docs::page))
         .route("/api/events/templates", get(routes::events::templates))
         .route(
             "/api/events",

@@ -41,15 +41,32 @@ impl KafkaSettings {
     /// The idempotent, all-replicas-acknowledged producer: a retried send is never
     /// duplicated by the broker and an acknowledged one is on every in-sync replica.
     pub fn producer(&self) -> anyhow::Result<FutureProducer> {
-        self.base()
+        self.producer_config()
+            .create()
+            .context("cannot create Kafka producer")
+    }
+
+    /// The relay's producer: as `producer`, and a failed batch never leaves a gap behind
+    /// which later records of the same partition were written (librdkafka would otherwise
+    /// bump its epoch and carry on); such a failure is fatal to the producer instead, and the
+    /// relay replaces it and resends from its checkpoint, in order.
+    pub fn ordered_producer(&self) -> anyhow::Result<FutureProducer> {
+        self.producer_config()
+            .set("enable.gapless.guarantee", "true")
+            .create()
+            .context("cannot create Kafka producer")
+    }
+
+    fn producer_config(&self) -> ClientConfig {
+        let mut config = self.base();
+        config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
             // Above the largest envelope a 1 MiB request can produce (see `MAX_MESSAGE_BYTES`).
             .set("message.max.bytes", MAX_MESSAGE_BYTES.to_string())
-            .set("message.timeout.ms", "30000")
-            .create()
-            .context("cannot create Kafka producer")
+            .set("message.timeout.ms", "30000");
+        config
     }
 
     /// A consumer config for at-least-once processing: offsets are stored by the code only

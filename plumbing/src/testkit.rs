@@ -162,8 +162,14 @@ impl Service {
             .flatten();
             addr = Some(found.unwrap_or_else(|| panic!("{name} did not start listening")));
         }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the child never blocks on a full pipe; what it logs (WARN
+        // and above by default, `SERVICE_LOG` to change) goes to the test's stderr.
+        let tag = name.to_owned();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[{tag}] {line}");
+            }
+        });
         Service {
             name: name.to_owned(),
             child,

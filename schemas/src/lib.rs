@@ -6,6 +6,7 @@ pub mod api;
 pub mod decode;
 pub mod envelope;
 pub mod export;
+pub mod openapi;
 pub mod read_models;
 pub mod topics;
 pub mod webhook;

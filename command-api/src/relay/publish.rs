@@ -16,7 +16,9 @@ use super::feed::StoredEvent;
 
 pub struct Publisher {
     kafka: KafkaSettings,
-    producer: FutureProducer,
+    /// Replaced after any failed batch: a producer whose batch failed may hold records in
+    /// flight or be in a fatal state, and resending from the checkpoint must start clean.
+    producer: Mutex<FutureProducer>,
     /// Topics known to exist; an event of a new aggregate type creates its topic first.
     ensured: Mutex<HashSet<String>>,
 }
@@ -24,7 +26,7 @@ pub struct Publisher {
 impl Publisher {
     pub fn new(kafka: KafkaSettings) -> anyhow::Result<Self> {
         Ok(Self {
-            producer: kafka.producer()?,
+            producer: Mutex::new(kafka.ordered_producer()?),
             kafka,
             ensured: Mutex::new(HashSet::new()),
         })
@@ -32,6 +34,19 @@ impl Publisher {
 
     /// Publishes every event of `batch`; returns only when all were acknowledged.
     pub async fn publish(&self, batch: &[StoredEvent]) -> anyhow::Result<()> {
+        let mut producer = self.producer.lock().await;
+        let result = self.publish_with(&producer, batch).await;
+        if result.is_err() {
+            *producer = self.kafka.ordered_producer()?;
+        }
+        result
+    }
+
+    async fn publish_with(
+        &self,
+        producer: &FutureProducer,
+        batch: &[StoredEvent],
+    ) -> anyhow::Result<()> {
         let mut records = Vec::with_capacity(batch.len());
         for row in batch {
             let topic = schemas::topics::topic_for(&self.kafka.topic_prefix, &row.aggregate_type);
@@ -73,7 +88,7 @@ impl Publisher {
                 .payload(payload.as_slice())
                 .headers(headers);
             loop {
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
                         break;

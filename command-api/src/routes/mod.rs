@@ -5,6 +5,7 @@ pub mod auth;
 pub mod booking_queries;
 pub mod bookings;
 pub mod catalog;
+pub mod docs;
 pub mod events;
 pub mod payments;
 pub mod tickets;

@@ -352,3 +352,28 @@ async fn repeated_failed_logins_are_rate_limited_per_account() {
     // Other accounts are unaffected.
     app.register_and_login("bystander@example.com").await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_docs_page_are_served() {
+    let app = TestApp::new().await;
+    let doc = app.json(Method::GET, "/api/openapi.json", "", None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(schemas::export::json_dir().join("openapi.json"))
+            .expect("committed document"),
+    )
+    .expect("json");
+    assert_eq!(
+        doc.body, committed,
+        "served and committed documents differ; run `cargo run -p schemas --bin export-schemas`"
+    );
+    let page = app.raw(Method::GET, "/api/docs", vec![], &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"))
+    );
+}

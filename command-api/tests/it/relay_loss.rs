@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use plumbing::testkit::{self, Service};
 use rand::Rng;
-use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use schemas::Envelope;
 use sqlx::PgPool;
 
@@ -85,6 +85,7 @@ struct Received {
     /// Per aggregate, the highest sequence seen so far, for the order check.
     high: HashMap<String, u64>,
     duplicates: usize,
+    log: Vec<(String, u64, i32, i64, i64)>,
 }
 
 impl Received {
@@ -93,11 +94,19 @@ impl Received {
             first: HashMap::new(),
             high: HashMap::new(),
             duplicates: 0,
+            log: Vec::new(),
         }
     }
 
-    fn take(&mut self, bytes: &[u8]) {
+    fn take(&mut self, bytes: &[u8], offset: i64, partition: i32) {
         let envelope: Envelope = serde_json::from_slice(bytes).expect("envelope");
+        self.log.push((
+            envelope.aggregate_id.clone(),
+            envelope.sequence,
+            partition,
+            offset,
+            envelope.global_position,
+        ));
         let key = (envelope.aggregate_id.clone(), envelope.sequence);
         if let Some(earlier) = self.first.get(&key) {
             assert_eq!(
@@ -109,6 +118,16 @@ impl Received {
             return;
         }
         let high = self.high.entry(envelope.aggregate_id.clone()).or_insert(0);
+        if envelope.sequence != *high + 1 {
+            // What this aggregate looked like in the log so far: (sequence, partition,
+            // offset, global position).
+            for entry in self.log.iter().filter(|e| e.0 == envelope.aggregate_id) {
+                eprintln!(
+                    "seen sequence {} at partition {} offset {} (position {})",
+                    entry.1, entry.2, entry.3, entry.4
+                );
+            }
+        }
         assert_eq!(
             envelope.sequence,
             *high + 1,
@@ -139,7 +158,11 @@ async fn receive_until(
         if let Ok(Ok(message)) =
             tokio::time::timeout(left.min(Duration::from_secs(1)), consumer.recv()).await
         {
-            received.take(message.payload().expect("payload"));
+            received.take(
+                message.payload().expect("payload"),
+                message.offset(),
+                message.partition(),
+            );
         }
     }
 }
@@ -187,7 +210,21 @@ async fn relay_loses_nothing_when_killed_mid_stream() {
         .consumer_config(&format!("{prefix}verifier"))
         .create()
         .expect("consumer");
-    consumer.subscribe(&[topic.as_str()]).expect("subscribe");
+    // Read every partition from its first record without a consumer group: the verifier must
+    // see the log exactly as it is, untouched by rebalances.
+    let partitions = consumer
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .expect("metadata")
+        .topics()[0]
+        .partitions()
+        .len() as i32;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(&topic, partition, Offset::Beginning)
+            .expect("assign partition");
+    }
+    consumer.assign(&assignment).expect("assign");
     let mut received = Received::new();
     receive_until(&consumer, &mut received, total, Duration::from_secs(120)).await;
     eprintln!(

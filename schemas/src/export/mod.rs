@@ -20,6 +20,11 @@ use crate::Envelope;
 pub use events::{EventSchema, event_schemas};
 pub use files::{Drift, compare, write};
 
+/// (type name, schema) of every HTTP body, for the OpenAPI document.
+pub fn http_bodies() -> Vec<(String, Value)> {
+    http::bodies()
+}
+
 /// The command that rewrites the committed schemas; drift messages quote it.
 pub const REGENERATE: &str = "cargo run -p schemas --bin export-schemas";
 
@@ -73,6 +78,7 @@ pub fn generate() -> Result<Catalog, ExportError> {
         documents.insert(format!("http/{name}.json"), schema);
     }
     documents.insert("topics.json".into(), topics::index(&events));
+    documents.insert("openapi.json".into(), crate::openapi::document());
 
     documents
         .into_iter()
