@@ -73,12 +73,5 @@ export TEST_ISOLATED_DATABASE_URL="postgres://ticketing:ticketing@127.0.0.1:$PG_
 export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 
 log "running the tests"
-if [[ $# -gt 0 ]]; then
-    cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"
-else
-    # The relay loss test runs alone, after the rest: it holds transactions open and kills
-    # processes on purpose, and must not compete with the other suites for the two cores.
-    cargo test --workspace --locked -- --nocapture --skip relay_loss 2>&1 | tee "$RUN_DIR/test-output.log"
-    cargo test -p command-api --test it --locked -- --nocapture relay_loss 2>&1 | tee -a "$RUN_DIR/test-output.log"
-fi
+cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"
 log "test suite finished in $(($(now_s) - begin))s"

@@ -55,8 +55,9 @@ impl HttpProvider {
     pub fn new(base_url: &str) -> anyhow::Result<Self> {
         let policy = failure_policy::consecutive_failures(
             5,
-            // failsafe needs a first open period of at least one second.
-            backoff::exponential(Duration::from_secs(1), Duration::from_secs(30)),
+            // failsafe needs a first open period of at least one second; the cap stays well
+            // below any payment deadline so a recovered provider is tried again in time.
+            backoff::exponential(Duration::from_secs(1), Duration::from_secs(5)),
         );
         Ok(Self {
             client: reqwest::Client::builder()

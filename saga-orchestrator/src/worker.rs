@@ -338,8 +338,9 @@ impl Worker {
     }
 }
 
-/// 200 ms doubling to 30 s, with full jitter.
+/// 200 ms doubling to 5 s, with jitter: short enough that a step waiting on a recovered
+/// dependency runs again well before the payment deadline.
 fn backoff(attempts: i32) -> Duration {
-    let cap = (200u64 << attempts.clamp(0, 8)).min(30_000);
+    let cap = (200u64 << attempts.clamp(0, 8)).min(5_000);
     Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
 }

@@ -75,18 +75,28 @@ pub async fn next_batch(
     after: &Cursor,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    // The horizon is read in its own statement, before the rows: every transaction below it
+    // had finished then, so the next statement's snapshot certainly sees all of its rows.
+    // Reading it inside the row query would tie correctness to which snapshot that function
+    // reports, and a horizon newer than the rows' snapshot would let the cursor step over a
+    // transaction that committed in between (observed as a skipped event under load).
+    let horizon: String =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+            .fetch_one(&mut *conn)
+            .await?;
     sqlx::query_as(
         "SELECT transaction_id::text AS transaction_id, global_position, aggregate_type,
                 aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at
            FROM events
           WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            AND transaction_id < $4::text::xid8
           ORDER BY transaction_id, global_position
           LIMIT $3",
     )
     .bind(&after.transaction_id)
     .bind(after.global_position)
     .bind(limit)
+    .bind(horizon)
     .fetch_all(conn)
     .await
 }
