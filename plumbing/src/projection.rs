@@ -48,8 +48,9 @@ impl<P: Projection> Handler for ProjectionHandler<P> {
     }
 }
 
-/// Records `envelope` as applied by `consumer` unless it already was. Returns false for a
-/// duplicate. Must run in the transaction that performs the effect.
+/// Records `envelope` as applied by `consumer` if it is the aggregate's next event. Returns
+/// false for a duplicate, and for an event that arrived ahead of a missing one (it will be
+/// resent). Must run in the transaction that performs the effect.
 pub async fn claim(
     tx: &mut PgConnection,
     consumer: &str,
@@ -85,9 +86,17 @@ pub async fn claim(
             .increment(1);
         return Ok(false);
     }
-    if sequence != last + 1 {
-        // The relay publishes each aggregate in order, so this means an event went missing.
-        tracing::error!(consumer, last, sequence, "gap in aggregate sequence");
+    if sequence > last + 1 {
+        // An event of this aggregate is missing before this one. That happens when a relay
+        // dies after some records of a batch reached the broker and others did not: the next
+        // relay resends everything from its checkpoint, in order, so the missing events — and
+        // this one again — arrive later in the partition. Applying this one now would make
+        // the missing ones look like duplicates and lose them; skip it and wait for the resend.
+        tracing::warn!(consumer, last, sequence, aggregate_id = %envelope.aggregate_id,
+            "event ahead of its aggregate's sequence; waiting for the resend");
+        metrics::counter!("consumer_out_of_order_skipped_total", "consumer" => consumer.to_owned())
+            .increment(1);
+        return Ok(false);
     }
     sqlx::query(
         "UPDATE consumer_applied SET last_sequence = $4, updated_at = now()

@@ -322,3 +322,33 @@ async fn sigterm_drains_commits_and_leaves() {
         "committed offsets do not cover what was applied"
     );
 }
+
+#[tokio::test]
+async fn an_event_ahead_of_a_missing_one_waits_for_its_resend() {
+    // What a relay that died mid-batch leaves in a partition: a later event first, then the
+    // resend of the whole batch in order.
+    let fx = Fixture::new().await;
+    let user = Uuid::new_v4();
+    let update = |name: &str| UserEvent::ProfileUpdated {
+        name: name.into(),
+        phone: None,
+    };
+    fx.send(user, 1, &registered(user)).await;
+    fx.send(user, 3, &update("third")).await;
+    fx.send(user, 2, &update("second")).await;
+    fx.send(user, 3, &update("third")).await;
+    let projections = Service::start("projections", &fx.env, true).await;
+    fx.wait_all_applied(&[user], 3).await;
+    let name: String = sqlx::query_scalar("SELECT name FROM user_profile_view WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&fx.db.pool)
+        .await
+        .expect("profile");
+    assert_eq!(name, "third");
+    assert_eq!(
+        fx.effects().await,
+        2,
+        "each update applied exactly once, in order"
+    );
+    projections.kill().await;
+}
