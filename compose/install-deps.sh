@@ -11,7 +11,10 @@
 # when something is missing):
 #   postgresql-15 (server binaries in /usr/lib/postgresql/15/bin), openjdk-17-jre-headless
 #   (when java 17+ is missing), maven (when mvn is missing), pkg-config, zlib1g-dev,
-#   libssl-dev, build-essential and cmake (for librdkafka), curl.
+#   libssl-dev, build-essential and cmake (for librdkafka), curl, python3-venv (only when
+#   `python3 -m venv` does not work).
+#
+# Python venv: $CACHE_DIR/venv with aiosmtpd (the test SMTP sink), via compose/smtp-sink.sh.
 #
 # Kafka jars: org.apache.kafka:kafka_2.13 and kafka-tools at $KAFKA_VERSION plus the log4j2
 # backend, copied with Maven into $CACHE_DIR/kafka-$KAFKA_VERSION/libs (Maven's local
@@ -62,6 +65,11 @@ collect_missing() {
     fi
     command -v cmake >/dev/null 2>&1 || missing+=(cmake)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    # The test SMTP sink (aiosmtpd) runs from a venv; Debian ships venv (and the ensurepip
+    # it needs, without which `--help` still works but creating one fails) separately.
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        missing+=(python3-venv)
+    fi
     return 0
 }
 
@@ -179,3 +187,5 @@ if [[ ${SKIP_APT:-0} != 1 ]]; then
     install_packages
 fi
 fetch_kafka_jars
+# The SMTP sink's venv (aiosmtpd from PyPI) for the notifier's email tests.
+"$ROOT/compose/smtp-sink.sh" venv >/dev/null

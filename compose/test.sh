@@ -72,6 +72,9 @@ export TEST_DATABASE_URL="postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/tick
 export TEST_ISOLATED_DATABASE_URL="postgres://ticketing:ticketing@127.0.0.1:$PG_ISOLATED_PORT/ticketing"
 export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 
+SMTP_SINK_PYTHON="$("$ROOT/compose/smtp-sink.sh" venv)"
+export SMTP_SINK_PYTHON
+
 log "running the tests"
 cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"
 log "test suite finished in $(($(now_s) - begin))s"

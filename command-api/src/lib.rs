@@ -10,7 +10,6 @@ pub mod relay;
 pub mod routes;
 pub mod settings;
 pub mod state;
-pub mod ticket_codes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,6 +79,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/events/{event_id}/cancel",
             post(routes::events::cancel),
+        )
+        .route(
+            "/api/events/{event_id}/announcements",
+            post(routes::events::announce),
         )
         .route(
             "/api/events/{event_id}/availability",
@@ -176,8 +179,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         payment_timeout: Duration::from_secs(settings.payment_timeout_seconds),
         webhook_secret: Arc::new(settings.payment_webhook_secret.clone().into_bytes()),
         // Derived from the JWT secret: every instance signs and verifies the same codes.
-        ticket_codes: ticket_codes::TicketCodes::new(
-            format!("tickets:{}", settings.auth.jwt_secret).as_bytes(),
+        ticket_codes: schemas::ticket_codes::TicketCodes::from_jwt_secret(
+            &settings.auth.jwt_secret,
         ),
         hold_ttl: Duration::from_secs(settings.hold_ttl_seconds),
         // Derived from the JWT secret, so every instance computes the same request hashes.

@@ -27,7 +27,7 @@ pub struct AppState {
     pub payments: Arc<AggregateStore<Payment>>,
     pub payment_timeout: std::time::Duration,
     pub webhook_secret: Arc<Vec<u8>>,
-    pub ticket_codes: crate::ticket_codes::TicketCodes,
+    pub ticket_codes: schemas::ticket_codes::TicketCodes,
     pub hold_ttl: std::time::Duration,
     pub idempotency_key: Arc<Vec<u8>>,
     pub jwt: Arc<JwtKeys>,

@@ -1,11 +1,24 @@
-//! notifier: Kafka → WebSocket rooms and email.
-//!
-//! The WebSocket fan-out and email arrive with the notifier issue; today the process connects
-//! and serves its operations endpoints on the notifier port so the topology is complete.
+//! notifier: Kafka → WebSocket rooms (`fanout`, `rooms`, `ws`) and email (`email`).
 
+pub mod email;
+pub mod fanout;
+pub mod rooms;
+pub mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
 use clap::Parser;
+use plumbing::jwt::TokenVerifier;
 use plumbing::ops::{self, OpsState};
 use plumbing::settings::Infra;
+use plumbing::store::AggregateStore;
+
+use crate::rooms::Hub;
+use crate::ws::{WsConfig, WsState};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -15,18 +28,108 @@ use plumbing::settings::Infra;
 pub struct Settings {
     #[command(flatten)]
     pub infra: Infra,
-    /// WebSocket and operations endpoints.
+    /// WebSocket, /stats and operations endpoints.
     #[arg(long, env = "NOTIFIER_ADDR", default_value = "127.0.0.1:8081")]
     pub http_addr: String,
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+    #[arg(long, env = "JWT_ISSUER", default_value = "ticketing")]
+    pub jwt_issuer: String,
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "ticketing-api")]
+    pub jwt_audience: String,
+    /// Comma-separated `Origin`s allowed to connect; empty allows any.
+    #[arg(long, env = "WS_ALLOWED_ORIGINS", default_value = "")]
+    pub ws_allowed_origins: String,
+    /// Names this instance's consumer group (`notifier-<id>`); random when unset.
+    #[arg(long, env = "NOTIFIER_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Frames queued per connection before a slow client is dropped.
+    #[arg(long, env = "WS_CLIENT_BUFFER", default_value_t = 256)]
+    pub client_buffer: usize,
+    #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 15)]
+    pub heartbeat_seconds: u64,
+    #[arg(long, env = "WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub idle_timeout_seconds: u64,
+    /// Window over which seat changes of one event are merged into one frame.
+    #[arg(long, env = "WS_COALESCE_MS", default_value_t = 25)]
+    pub coalesce_ms: u64,
+    #[command(flatten)]
+    pub email: email::EmailSettings,
+}
+
+async fn stats(State(hub): State<Arc<Hub>>) -> axum::Json<rooms::Stats> {
+    axum::Json(hub.stats())
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let pool = plumbing::db::connect(&settings.infra.database_url, 4).await?;
+    anyhow::ensure!(
+        settings.jwt_secret.len() >= 32,
+        "JWT_SECRET must be at least 32 bytes"
+    );
+    let pool = plumbing::db::connect(
+        &settings.infra.database_url,
+        settings.infra.database_max_connections,
+    )
+    .await?;
+    let kafka = settings.infra.kafka();
     let shutdown = plumbing::shutdown::on_signal();
-    let router = ops::router(OpsState {
-        pool,
-        kafka: settings.infra.kafka(),
-        metrics: ops::prometheus(),
-    });
-    ops::serve(settings.http_addr, router, shutdown).await
+    let hub = Hub::new();
+    let instance = settings
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+
+    let fanout = fanout::Fanout {
+        hub: hub.clone(),
+        bookings: AggregateStore::new(pool.clone(), ()),
+        payments: AggregateStore::new(pool.clone(), ()),
+        inventory: AggregateStore::new(pool.clone(), ()).with_snapshots(100),
+        coalesce: Duration::from_millis(settings.coalesce_ms.max(1)),
+    };
+    let fanout_task = tokio::spawn(fanout.run(kafka.clone(), instance, shutdown.clone()));
+    let email_task = tokio::spawn(email::run(
+        settings.email.clone(),
+        pool.clone(),
+        kafka.clone(),
+        settings.jwt_secret.clone(),
+        shutdown.clone(),
+    ));
+
+    let ws_state = WsState {
+        hub: hub.clone(),
+        config: Arc::new(WsConfig {
+            verifier: TokenVerifier::new(
+                settings.jwt_secret.as_bytes(),
+                &settings.jwt_issuer,
+                &settings.jwt_audience,
+            ),
+            allowed_origins: settings
+                .ws_allowed_origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            client_buffer: settings.client_buffer,
+            heartbeat: Duration::from_secs(settings.heartbeat_seconds.max(1)),
+            idle_timeout: Duration::from_secs(settings.idle_timeout_seconds.max(1)),
+        }),
+    };
+    let router = Router::new()
+        .route("/ws", get(ws::upgrade).with_state(ws_state))
+        .route("/stats", get(stats).with_state(hub))
+        .merge(ops::router(OpsState {
+            pool,
+            kafka,
+            metrics: ops::prometheus(),
+        }));
+    let served = ops::serve(settings.http_addr.clone(), router, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Ok(Err(err)) = fanout_task.await {
+        tracing::error!(error = format!("{err:#}"), "fan-out stopped");
+    }
+    if let Ok(Err(err)) = email_task.await {
+        tracing::error!(error = format!("{err:#}"), "email stopped");
+    }
+    served
 }

@@ -107,6 +107,8 @@ impl Projection for Catalog {
                 .execute(&mut *tx)
                 .await?;
             }
+            // Announcements are pushed live by the notifier; the catalogue keeps none.
+            ShowEvent::AnnouncementPosted { .. } => {}
             ShowEvent::ShowCancelled { .. } => {
                 sqlx::query("UPDATE show_view SET status = $2 WHERE event_id = $1")
                     .bind(event_id)

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod export;
 pub mod openapi;
 pub mod read_models;
+pub mod ticket_codes;
 pub mod topics;
 pub mod webhook;
 

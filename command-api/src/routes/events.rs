@@ -9,8 +9,8 @@ use domain::show::{Actor, ShowCommand, ShowError, ShowStatus, templates};
 use domain::user::Role;
 use plumbing::store::Executed;
 use schemas::api::events::{
-    CreateEventRequest, EventStatusResponse, LayoutRequest, LayoutResponse, PricingRequest,
-    PricingResponse, PublishRequest,
+    AnnouncementRequest, CreateEventRequest, EventStatusResponse, LayoutRequest, LayoutResponse,
+    PricingRequest, PricingResponse, PublishRequest,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -189,6 +189,29 @@ pub async fn cancel(
     ))
 }
 
+pub async fn announce(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    Path(event_id): Path<Uuid>,
+    Json(body): Json<AnnouncementRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_organizer()?;
+    let executed = execute(
+        &state,
+        &caller,
+        &ctx,
+        event_id,
+        ShowCommand::Announce {
+            actor: actor(&caller),
+            message: body.message,
+            now: Utc::now(),
+        },
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Written(executed.position())))
+}
+
 fn actor(caller: &Caller) -> Actor {
     Actor {
         user_id: caller.user_id,
@@ -229,6 +252,7 @@ pub fn show_error(err: ShowError) -> ApiError {
         | ShowError::LayoutMissing
         | ShowError::PricingMissing
         | ShowError::AlreadyPublished
-        | ShowError::AlreadyCancelled => ApiError::conflict(err.to_string()),
+        | ShowError::AlreadyCancelled
+        | ShowError::NotPublished => ApiError::conflict(err.to_string()),
     }
 }

@@ -7,6 +7,7 @@ mod contention;
 mod http_flow;
 mod purchase;
 mod purchase_load;
+mod realtime;
 mod relay_loss;
 mod store;
 mod support;

@@ -181,6 +181,7 @@ pub struct Stack {
     /// The payment simulator and saga, when started with `with_payments`.
     pub payment_sim: Option<Service>,
     pub saga: Option<Service>,
+    pub notifiers: Vec<Service>,
     pub http: reqwest::Client,
 }
 
@@ -222,6 +223,7 @@ impl Stack {
             projections,
             payment_sim: None,
             saga: None,
+            notifiers: Vec::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -309,6 +311,37 @@ impl Stack {
         stack.saga = Some(Service::start("saga-orchestrator", &stack.env, true).await);
         stack.payment_sim = Some(sim);
         stack
+    }
+
+    /// Starts a notifier (one more each call) and returns its base URL (`http://…`).
+    pub async fn start_notifier(&mut self, overrides: &[(&str, &str)]) -> String {
+        let mut env = self.env.clone();
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let notifier = Service::start("notifier", &env, true).await;
+        let url = notifier.url();
+        self.notifiers.push(notifier);
+        // Live fan-out starts at the latest offsets once partitions are assigned; events
+        // before that are not for this instance.
+        testkit::eventually(
+            "the notifier to consume",
+            Duration::from_secs(60),
+            || async {
+                let stats: Value = self
+                    .http
+                    .get(format!("{url}/stats"))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                (stats["consuming"] == true).then_some(())
+            },
+        )
+        .await;
+        url
     }
 
     /// Kills the saga (SIGKILL) and starts it again.

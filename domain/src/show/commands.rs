@@ -42,4 +42,10 @@ pub enum ShowCommand {
         actor: Actor,
         now: DateTime<Utc>,
     },
+    /// A message from the organizer to everyone watching a published show.
+    Announce {
+        actor: Actor,
+        message: String,
+        now: DateTime<Utc>,
+    },
 }

@@ -36,6 +36,11 @@ pub enum ShowEvent {
     ShowCancelled {
         cancelled_at: DateTime<Utc>,
     },
+    /// A message from the organizer to everyone watching the show.
+    AnnouncementPosted {
+        message: String,
+        posted_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ShowEvent {
@@ -46,6 +51,7 @@ impl DomainEvent for ShowEvent {
             ShowEvent::PricingSet { .. } => "PricingSet",
             ShowEvent::ShowPublished { .. } => "ShowPublished",
             ShowEvent::ShowCancelled { .. } => "ShowCancelled",
+            ShowEvent::AnnouncementPosted { .. } => "AnnouncementPosted",
         }
         .to_string()
     }

@@ -78,6 +78,8 @@ pub enum ShowError {
     AlreadyPublished,
     #[error("the event is already cancelled")]
     AlreadyCancelled,
+    #[error("only a published event takes announcements")]
+    NotPublished,
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
 }
@@ -206,6 +208,7 @@ impl Aggregate for Show {
                 self.queue = queue;
             }
             ShowEvent::ShowCancelled { .. } => self.status = ShowStatus::Cancelled,
+            ShowEvent::AnnouncementPosted { .. } => {}
         }
     }
 }
@@ -309,6 +312,24 @@ impl Show {
                     sales_close_at: close,
                     queue: queue.filter(|q| q.enabled),
                     published_at: now,
+                }])
+            }
+            ShowCommand::Announce {
+                actor,
+                message,
+                now,
+            } => {
+                self.authorize(&actor)?;
+                if self.status != ShowStatus::Published {
+                    return Err(ShowError::NotPublished);
+                }
+                Checks::new()
+                    .text("message", &message, 1_000)
+                    .finish()
+                    .map_err(ShowError::Invalid)?;
+                Ok(vec![ShowEvent::AnnouncementPosted {
+                    message,
+                    posted_at: now,
                 }])
             }
             ShowCommand::Cancel { actor, now } => {

@@ -518,3 +518,44 @@ fn knows_when_it_is_on_sale_and_its_lowest_price() {
         Some("standing")
     );
 }
+
+#[tokio::test]
+async fn the_organizer_announces_to_a_published_show() {
+    ShowTest::with(())
+        .given(published())
+        .when_async(ShowCommand::Announce {
+            actor: owner(),
+            message: "Doors open at 19:00".into(),
+            now: now(),
+        })
+        .await
+        .then_expect_events(vec![ShowEvent::AnnouncementPosted {
+            message: "Doors open at 19:00".into(),
+            posted_at: now(),
+        }]);
+}
+
+#[tokio::test]
+async fn announcements_need_a_published_show_its_owner_and_a_message() {
+    let announce = |actor, message: &str| ShowCommand::Announce {
+        actor,
+        message: message.into(),
+        now: now(),
+    };
+    ShowTest::with(())
+        .given(priced())
+        .when_async(announce(owner(), "too early"))
+        .await
+        .then_expect_error(ShowError::NotPublished);
+    ShowTest::with(())
+        .given(published())
+        .when_async(announce(stranger(), "not mine"))
+        .await
+        .then_expect_error(ShowError::NotOwner);
+    let result = ShowTest::with(())
+        .given(published())
+        .when_async(announce(owner(), "  "))
+        .await
+        .inspect_result();
+    assert_eq!(invalid_fields(result), ["message"]);
+}

@@ -171,3 +171,10 @@ pub struct Availability {
     pub event_id: Uuid,
     pub sections: Vec<SectionAvailability>,
 }
+
+/// `POST /api/events/{event_id}/announcements`: pushed to everyone watching the event.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnnouncementRequest {
+    pub message: String,
+}

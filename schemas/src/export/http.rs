@@ -14,9 +14,9 @@ use crate::api::bookings::{
     WebhookNotification,
 };
 use crate::api::events::{
-    Availability, AvailabilityQuery, CreateEventRequest, EventDetail, EventListQuery, EventPage,
-    EventStatusResponse, LayoutRequest, LayoutResponse, PricingRequest, PricingResponse,
-    PublishRequest,
+    AnnouncementRequest, Availability, AvailabilityQuery, CreateEventRequest, EventDetail,
+    EventListQuery, EventPage, EventStatusResponse, LayoutRequest, LayoutResponse, PricingRequest,
+    PricingResponse, PublishRequest,
 };
 use crate::api::problem::Problem;
 use crate::api::users::{
@@ -41,6 +41,7 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         // Events (catalogue and inventory).
         response::<Template>(),
         request::<CreateEventRequest>(),
+        request::<AnnouncementRequest>(),
         response::<EventStatusResponse>(),
         request::<LayoutRequest>(),
         response::<LayoutResponse>(),

@@ -1,4 +1,5 @@
-//! Ticket codes: compact signed tokens a door scanner reads. A code carries the booking and
+//! Ticket codes: compact signed tokens a door scanner reads (shown by `GET /api/tickets` and
+//! in confirmation mails, verified by check-in). A code carries the booking and
 //! the ticket's position (the ticket id derives from both) and an HMAC over those and the
 //! event, so a forged code, or a real code shown at another event, fails verification.
 //! Format: base64url(booking id 16 B ‖ index 1 B ‖ HMAC-SHA256 truncated to 10 B), 36 chars.
@@ -20,6 +21,11 @@ pub struct TicketCodes {
 impl TicketCodes {
     pub fn new(key: &[u8]) -> Self {
         Self { key: key.to_vec() }
+    }
+
+    /// The codes every process derives from the shared `JWT_SECRET`.
+    pub fn from_jwt_secret(jwt_secret: &str) -> Self {
+        Self::new(format!("tickets:{jwt_secret}").as_bytes())
     }
 
     fn mac(&self, event_id: Uuid, booking_id: Uuid, index: u8) -> [u8; MAC_LEN] {

@@ -1,0 +1,374 @@
+//! The notifier against the running stack: seat changes reach everyone watching an event,
+//! booking and payment statuses reach their owner only, two instances deliver the same room
+//! messages, and connections are authenticated before the upgrade.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use plumbing::testkit::TEST_JWT_SECRET;
+use reqwest::Method as M;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::purchase::{booking_reaches, buyer, hold, pay, published_show};
+use crate::support::Stack;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn ws_url(base: &str) -> String {
+    format!("{}/ws", base.replacen("http://", "ws://", 1))
+}
+
+async fn connect(base: &str, token: &str) -> Socket {
+    let mut request = ws_url(base).into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    socket
+}
+
+/// The HTTP status a refused upgrade answered.
+async fn refused(base: &str, token: Option<&str>, origin: Option<&str>) -> u16 {
+    let mut request = ws_url(base).into_client_request().expect("request");
+    if let Some(token) = token {
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().expect("header"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Ok(_) => 101,
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::text(value.to_string()))
+        .await
+        .expect("send");
+}
+
+/// Next JSON frame satisfying `want`, within `timeout`; other frames are skipped.
+async fn next_matching(
+    socket: &mut Socket,
+    timeout: Duration,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no matching frame within {timeout:?}");
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).expect("json frame");
+                if want(&frame) {
+                    return frame;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("socket ended: {other:?}"),
+            Err(_) => panic!("no matching frame within {timeout:?}"),
+        }
+    }
+}
+
+/// Every text frame that arrives within `window` (to check that none of a kind came).
+async fn frames_within(socket: &mut Socket, window: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + window;
+    let mut frames = Vec::new();
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        socket.next(),
+    )
+    .await
+    {
+        if let Message::Text(text) = message {
+            frames.push(serde_json::from_str(text.as_str()).expect("json"));
+        }
+    }
+    frames
+}
+
+fn changes_seat(frame: &Value, seat: &str, status: &str) -> bool {
+    frame["type"] == "seat_status"
+        && frame["changes"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["seat_id"] == seat && c["status"] == status)
+        })
+}
+
+async fn subscribe(socket: &mut Socket, event: &str) {
+    send(
+        socket,
+        json!({"type": "subscribe", "room": format!("event:{event}")}),
+    )
+    .await;
+    let reply = next_matching(socket, Duration::from_secs(10), |f| {
+        f["type"] == "subscribed" || f["type"] == "error"
+    })
+    .await;
+    assert_eq!(reply["type"], "subscribed", "{reply}");
+}
+
+#[tokio::test]
+async fn watchers_see_seats_change_and_buyers_see_their_own_booking_only() {
+    let mut stack = Stack::with_payments(&[]).await;
+    let notifier = stack.start_notifier(&[]).await;
+    let organizer = stack.organizer("org@example.com").await;
+    let event = published_show(&stack, &organizer).await;
+    let watcher_token = buyer(&stack, "watcher@example.com").await;
+    let buyer_token = buyer(&stack, "buyer@example.com").await;
+    let stranger_token = buyer(&stack, "stranger@example.com").await;
+    let mut watcher = connect(&notifier, &watcher_token).await;
+    let mut own = connect(&notifier, &buyer_token).await;
+    let mut stranger = connect(&notifier, &stranger_token).await;
+    subscribe(&mut watcher, &event).await;
+
+    // Latency: from the hold's 201 to the frame announcing it.
+    let mut latencies = Vec::new();
+    for n in 1..=20 {
+        let seat = format!("hall:R9:{}", n % 10 + 1);
+        let seat = if n > 10 {
+            format!("hall:R8:{}", n - 10)
+        } else {
+            seat
+        };
+        let (status, _, body) = stack
+            .call(
+                M::POST,
+                "/api/bookings",
+                &buyer_token,
+                Some(json!({"event_id": event, "seats": [seat]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let accepted = Instant::now();
+        let frame = next_matching(&mut watcher, Duration::from_secs(15), |f| {
+            changes_seat(f, &seat, "held")
+        })
+        .await;
+        latencies.push(accepted.elapsed());
+        assert_eq!(frame["event_id"], json!(event));
+        assert!(frame["position"].as_i64().is_some_and(|p| p > 0));
+        assert!(
+            frame["sections"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["section_id"] == "hall"))
+        );
+    }
+    latencies.sort();
+    eprintln!(
+        "REALTIME: command accepted → frame received over {} holds: median {:?}, p99 {:?}",
+        latencies.len(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() * 99 / 100]
+    );
+
+    // A purchase: the watcher sees the seat sold; the buyer sees their statuses.
+    let booking = hold(&stack, &buyer_token, &event, &["hall:R7:1"]).await;
+    pay(&stack, &buyer_token, &booking, "tok_visa").await;
+    booking_reaches(
+        &stack,
+        &buyer_token,
+        &booking,
+        "confirmed",
+        Duration::from_secs(30),
+    )
+    .await;
+    next_matching(&mut watcher, Duration::from_secs(15), |f| {
+        changes_seat(f, "hall:R7:1", "sold")
+    })
+    .await;
+    next_matching(&mut own, Duration::from_secs(15), |f| {
+        f["type"] == "payment_status"
+            && f["booking_id"] == json!(booking)
+            && f["status"] == "succeeded"
+    })
+    .await;
+    next_matching(&mut own, Duration::from_secs(15), |f| {
+        f["type"] == "booking_status"
+            && f["booking_id"] == json!(booking)
+            && f["status"] == "confirmed"
+    })
+    .await;
+
+    // A cancelled hold frees its seat for everyone watching.
+    let released = hold(&stack, &buyer_token, &event, &["hall:R7:2"]).await;
+    let (status, _, _) = stack
+        .call(
+            M::POST,
+            &format!("/api/bookings/{released}/cancel"),
+            &buyer_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    next_matching(&mut watcher, Duration::from_secs(15), |f| {
+        changes_seat(f, "hall:R7:2", "available")
+    })
+    .await;
+
+    // The organizer's announcement reaches the event's room.
+    let (status, _, body) = stack
+        .call(
+            M::POST,
+            &format!("/api/events/{event}/announcements"),
+            &organizer,
+            Some(json!({"message": "Doors open at 19:00"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let announced = next_matching(&mut watcher, Duration::from_secs(15), |f| {
+        f["type"] == "announcement"
+    })
+    .await;
+    assert_eq!(
+        announced,
+        json!({"type": "announcement", "event_id": event, "message": "Doors open at 19:00"})
+    );
+    let (status, _, _) = stack
+        .call(
+            M::POST,
+            &format!("/api/events/{event}/announcements"),
+            &buyer_token,
+            Some(json!({"message": "spam"})),
+        )
+        .await;
+    assert_eq!(status, 403, "a customer cannot announce");
+
+    // The stranger is in no room of these: nothing about the buyer's bookings reached them.
+    let leaked: Vec<Value> = frames_within(&mut stranger, Duration::from_millis(500))
+        .await
+        .into_iter()
+        .filter(|f| {
+            f["type"] == "booking_status"
+                || f["type"] == "payment_status"
+                || f["type"] == "seat_status"
+        })
+        .collect();
+    assert!(leaked.is_empty(), "another user received {leaked:?}");
+
+    let stats: Value = stack
+        .http
+        .get(format!("{notifier}/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stats["connections"], 3);
+    assert!(stats["messages_sent"].as_u64().is_some_and(|n| n >= 20));
+    assert_eq!(stats["dropped_slow_clients"], 0);
+}
+
+#[tokio::test]
+async fn two_notifier_instances_deliver_the_same_room_messages() {
+    let mut stack = Stack::with_payments(&[]).await;
+    let first = stack.start_notifier(&[]).await;
+    let second = stack.start_notifier(&[]).await;
+    let organizer = stack.organizer("org@example.com").await;
+    let event = published_show(&stack, &organizer).await;
+    let a = buyer(&stack, "a@example.com").await;
+    let b = buyer(&stack, "b@example.com").await;
+    let mut on_first = connect(&first, &a).await;
+    let mut on_second = connect(&second, &b).await;
+    subscribe(&mut on_first, &event).await;
+    subscribe(&mut on_second, &event).await;
+    hold(&stack, &a, &event, &["hall:R0:5"]).await;
+    for socket in [&mut on_first, &mut on_second] {
+        next_matching(socket, Duration::from_secs(15), |f| {
+            changes_seat(f, "hall:R0:5", "held")
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn connections_are_authenticated_before_the_upgrade() {
+    let mut stack = Stack::with_payments(&[]).await;
+    let notifier = stack
+        .start_notifier(&[("WS_ALLOWED_ORIGINS", "https://tickets.example")])
+        .await;
+    let token = buyer(&stack, "ws@example.com").await;
+    let now = chrono::Utc::now().timestamp();
+    let forge = |claims: Value, secret: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("token")
+    };
+    let sub = uuid::Uuid::new_v4();
+    let expired = forge(
+        json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "ticketing-api", "iat": now - 600, "exp": now - 120}),
+        TEST_JWT_SECRET,
+    );
+    let wrong_audience = forge(
+        json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "other", "iat": now, "exp": now + 600}),
+        TEST_JWT_SECRET,
+    );
+    let forged = forge(
+        json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "ticketing-api", "iat": now, "exp": now + 600}),
+        "not-the-secret-not-the-secret-not-the-secret",
+    );
+    assert_eq!(refused(&notifier, None, None).await, 401, "no token");
+    assert_eq!(refused(&notifier, Some(&forged), None).await, 401, "forged");
+    assert_eq!(
+        refused(&notifier, Some(&expired), None).await,
+        401,
+        "expired"
+    );
+    assert_eq!(
+        refused(&notifier, Some(&wrong_audience), None).await,
+        401,
+        "wrong audience"
+    );
+    assert_eq!(
+        refused(&notifier, Some(&token), Some("https://evil.example")).await,
+        403,
+        "foreign origin"
+    );
+    assert_eq!(
+        refused(&notifier, Some(&token), Some("https://tickets.example")).await,
+        101,
+        "allowed origin"
+    );
+
+    // ?token= works too; a bad subscribe answers an error frame and the connection goes on.
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("{}?token={token}", ws_url(&notifier)))
+            .await
+            .expect("connect with query token");
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "room": "user:someone-else"}),
+    )
+    .await;
+    let error = next_matching(&mut socket, Duration::from_secs(5), |f| {
+        f["type"] == "error"
+    })
+    .await;
+    assert_eq!(error["code"], "bad_room");
+    send(&mut socket, json!({"nonsense": true})).await;
+    next_matching(&mut socket, Duration::from_secs(5), |f| {
+        f["type"] == "error"
+    })
+    .await;
+    subscribe(&mut socket, &uuid::Uuid::new_v4().to_string()).await;
+}

@@ -1,0 +1,186 @@
+//! Kafka → rooms. Each notifier instance consumes every topic with a group of its own
+//! (`notifier-<instance>`, from the latest offsets), so instances scale out without a shared
+//! pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
+//! over `coalesce` (a burst of a thousand holds is a few frames, not a thousand) and carry the
+//! section counts read from the inventory itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use domain::booking::Booking;
+use domain::inventory::{InventoryEvent, SectionInventory, inventory_id};
+use domain::payment::Payment;
+use domain::show::ShowEvent;
+use plumbing::kafka::KafkaSettings;
+use plumbing::store::AggregateStore;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use schemas::{DecodedEvent, Envelope};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::rooms::Hub;
+
+pub struct Fanout {
+    pub hub: Arc<Hub>,
+    pub bookings: AggregateStore<Booking>,
+    pub payments: AggregateStore<Payment>,
+    pub inventory: AggregateStore<SectionInventory>,
+    pub coalesce: Duration,
+}
+
+#[derive(Default)]
+struct Pending {
+    changes: BTreeMap<String, &'static str>,
+    sections: BTreeSet<String>,
+    position: i64,
+}
+
+impl Fanout {
+    pub async fn run(
+        self,
+        kafka: KafkaSettings,
+        instance: String,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let topics: Vec<String> = ["inventory", "booking", "payment", "show"]
+            .iter()
+            .map(|t| schemas::topics::topic_for(&kafka.topic_prefix, t))
+            .collect();
+        kafka.ensure_topics(&topics).await?;
+        let mut config = kafka.consumer_config(&kafka.group_id(&format!("notifier-{instance}")));
+        // Live delivery only: a new instance starts at the end; nothing to resume.
+        config
+            .set("auto.offset.reset", "latest")
+            .set("enable.auto.commit", "false");
+        let consumer: StreamConsumer = config
+            .create()
+            .context("cannot create the fan-out consumer")?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).context("cannot subscribe")?;
+        let mut pending: HashMap<Uuid, Pending> = HashMap::new();
+        let mut flush = tokio::time::interval(self.coalesce);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = flush.tick() => {
+                    if !self.hub.stats().consuming
+                        && consumer.assignment().is_ok_and(|a| a.count() > 0)
+                    {
+                        self.hub.set_consuming();
+                    }
+                    self.flush(&mut pending).await;
+                }
+                message = consumer.recv() => match message {
+                    Ok(message) => {
+                        let Some(envelope) = message.payload().and_then(|p| serde_json::from_slice::<Envelope>(p).ok()) else {
+                            continue;
+                        };
+                        if let Err(err) = self.handle(&envelope, &mut pending).await {
+                            tracing::warn!(error = format!("{err:#}"), event_type = %envelope.event_type, "cannot fan out an event");
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "fan-out consumer error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn handle(
+        &self,
+        envelope: &Envelope,
+        pending: &mut HashMap<Uuid, Pending>,
+    ) -> anyhow::Result<()> {
+        match schemas::decode(envelope)? {
+            DecodedEvent::Inventory(event) => {
+                let (show, section) = envelope
+                    .aggregate_id
+                    .split_once(':')
+                    .context("inventory id without a section")?;
+                let show: Uuid = show.parse()?;
+                let (seats, status) = match event {
+                    InventoryEvent::SeatsHeld { seats, .. } => (seats, "held"),
+                    InventoryEvent::HoldReleased { seats, .. }
+                    | InventoryEvent::HoldExpired { seats, .. }
+                    | InventoryEvent::SaleReturned { seats, .. } => (seats, "available"),
+                    InventoryEvent::HoldSold { seats, .. } => (seats, "sold"),
+                    InventoryEvent::SectionOpened { .. } | InventoryEvent::HoldExtended { .. } => {
+                        return Ok(());
+                    }
+                };
+                let entry = pending.entry(show).or_default();
+                for seat in seats {
+                    entry.changes.insert(seat, status);
+                }
+                entry.sections.insert(section.to_owned());
+                entry.position = entry.position.max(envelope.global_position);
+            }
+            DecodedEvent::Booking(_) => {
+                let (booking, _) = self.bookings.load(&envelope.aggregate_id).await?;
+                if let (Some(user), Some(booking_id)) = (booking.user_id, booking.booking_id) {
+                    let mut frame = json!({"type": "booking_status", "booking_id": booking_id, "status": booking.status});
+                    if let Some(reason) = &booking.failure_reason {
+                        frame["failure_reason"] = reason.clone().into();
+                    }
+                    self.hub
+                        .publish(&format!("user:{user}"), frame.to_string().into());
+                }
+            }
+            DecodedEvent::Show(ShowEvent::AnnouncementPosted { message, .. }) => {
+                let frame = json!({"type": "announcement", "event_id": envelope.aggregate_id, "message": message});
+                self.hub.publish(
+                    &format!("event:{}", envelope.aggregate_id),
+                    frame.to_string().into(),
+                );
+            }
+            DecodedEvent::Payment(_) => {
+                let (payment, _) = self.payments.load(&envelope.aggregate_id).await?;
+                let Some(booking_id) = payment.booking_id else {
+                    return Ok(());
+                };
+                let (booking, _) = self.bookings.load(&booking_id.to_string()).await?;
+                if let Some(user) = booking.user_id {
+                    let frame = json!({"type": "payment_status", "booking_id": booking_id, "status": payment.status});
+                    self.hub
+                        .publish(&format!("user:{user}"), frame.to_string().into());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sends one `seat_status` frame per event with changes since the last flush.
+    async fn flush(&self, pending: &mut HashMap<Uuid, Pending>) {
+        let now = Utc::now();
+        for (show, batch) in pending.drain() {
+            let mut sections = Vec::new();
+            for section in &batch.sections {
+                match self.inventory.current(&inventory_id(show, section)).await {
+                    Ok((inventory, _)) => {
+                        sections.push(
+                            json!({"section_id": section, "available": inventory.available(now)}),
+                        );
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot read section availability"),
+                }
+            }
+            let changes: Vec<_> = batch
+                .changes
+                .iter()
+                .map(|(seat, status)| json!({"seat_id": seat, "status": status}))
+                .collect();
+            let frame = json!({"type": "seat_status", "event_id": show, "position": batch.position,
+                               "changes": changes, "sections": sections});
+            self.hub
+                .publish(&format!("event:{show}"), frame.to_string().into());
+        }
+    }
+}
