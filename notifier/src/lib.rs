@@ -50,6 +50,11 @@ pub struct Settings {
     pub heartbeat_seconds: u64,
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
     pub idle_timeout_seconds: u64,
+    /// Kernel send buffer of each client socket, in bytes. Fixed rather than autotuned, so a
+    /// client that stops reading blocks its connection after this much and is then dropped
+    /// as slow, and kernel memory per connection stays bounded.
+    #[arg(long, env = "WS_SOCKET_SEND_BUFFER", default_value_t = 64 * 1024)]
+    pub socket_send_buffer: usize,
     /// Window over which seat changes of one event are merged into one frame.
     #[arg(long, env = "WS_COALESCE_MS", default_value_t = 25)]
     pub coalesce_ms: u64,
@@ -59,6 +64,29 @@ pub struct Settings {
 
 async fn stats(State(hub): State<Arc<Hub>>) -> axum::Json<rooms::Stats> {
     axum::Json(hub.stats())
+}
+
+/// Like `ops::serve`, with a fixed send buffer on every accepted socket.
+async fn serve(
+    addr: &str,
+    send_buffer: usize,
+    router: Router,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "listening");
+    println!("LISTENING {local}");
+    let listener = listener.tap_io(move |tcp| {
+        if let Err(err) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+            tracing::warn!(error = %err, "cannot size a socket's send buffer");
+        }
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -123,7 +151,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             kafka,
             metrics: ops::prometheus(),
         }));
-    let served = ops::serve(settings.http_addr.clone(), router, shutdown.clone()).await;
+    let served = serve(
+        &settings.http_addr,
+        settings.socket_send_buffer,
+        router,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     if let Ok(Err(err)) = fanout_task.await {
         tracing::error!(error = format!("{err:#}"), "fan-out stopped");

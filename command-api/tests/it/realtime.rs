@@ -372,3 +372,95 @@ async fn connections_are_authenticated_before_the_upgrade() {
     .await;
     subscribe(&mut socket, &uuid::Uuid::new_v4().to_string()).await;
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_and_others_keep_receiving() {
+    let mut stack = Stack::with_payments(&[]).await;
+    let notifier = stack.start_notifier(&[("WS_CLIENT_BUFFER", "4")]).await;
+    let pid = stack.notifiers[0].pid();
+    let organizer = stack.organizer("org@example.com").await;
+    let event = published_show(&stack, &organizer).await;
+    let token = buyer(&stack, "reader@example.com").await;
+    let slow_token = buyer(&stack, "sleeper@example.com").await;
+
+    // The slow client: a tiny receive buffer and a socket nobody reads, so the server's
+    // writes stall after a few kilobytes.
+    let addr: std::net::SocketAddr = notifier
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(addr).await.expect("tcp");
+    let mut request = ws_url(&notifier).into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {slow_token}").parse().expect("header"),
+    );
+    let (mut slow, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("handshake");
+    subscribe(&mut slow, &event).await;
+    let mut reader = connect(&notifier, &token).await;
+    subscribe(&mut reader, &event).await;
+
+    let before = rss_kib(pid);
+    let message = "x".repeat(900);
+    let mut dropped = false;
+    let mut sent = 0;
+    for n in 0..600 {
+        let (status, _, _) = stack
+            .call(
+                M::POST,
+                &format!("/api/events/{event}/announcements"),
+                &organizer,
+                Some(json!({"message": format!("{n} {message}")})),
+            )
+            .await;
+        assert_eq!(status, 202);
+        sent = n;
+        // The reader keeps up: it gets every announcement.
+        next_matching(&mut reader, Duration::from_secs(15), |f| {
+            f["type"] == "announcement"
+                && f["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(&format!("{n} ")))
+        })
+        .await;
+        let stats: Value = stack
+            .http
+            .get(format!("{notifier}/stats"))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        if stats["dropped_slow_clients"] == 1 {
+            assert_eq!(stats["connections"], 1, "only the reader is left");
+            dropped = true;
+            break;
+        }
+    }
+    assert!(
+        dropped,
+        "the client that never reads was not dropped after {sent} announcements"
+    );
+    let grown = rss_kib(pid).saturating_sub(before);
+    eprintln!(
+        "SLOW CLIENT: dropped after {sent} announcements of 1 kB; notifier RSS grew {grown} KiB"
+    );
+    assert!(grown < 64 * 1024, "notifier memory grew by {grown} KiB");
+}
