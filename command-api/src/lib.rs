@@ -171,7 +171,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     ));
     let state = AppState {
         users: Arc::new(AggregateStore::<User>::new(pool.clone(), ())),
-        shows: Arc::new(AggregateStore::new(pool.clone(), ())),
+        shows: Arc::new(
+            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+        ),
         // Hot sections grow long streams: a cold load reads a snapshot and the tail.
         inventory: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
         bookings: Arc::new(AggregateStore::new(pool.clone(), ())),

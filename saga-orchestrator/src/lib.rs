@@ -74,7 +74,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
             payments: payments.clone(),
             inventory: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
-            shows: Arc::new(AggregateStore::new(pool.clone(), ())),
+            shows: Arc::new(
+                AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+            ),
         },
         provider: Arc::new(provider::HttpProvider::new(&settings.payment_provider_url)?),
         producer: kafka.producer()?,

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 
 use crate::Envelope;
 
-/// The version every event is stored and published at today. An older version gets an
-/// upcaster here (and its payload schema in `export`) the day a newer one is introduced.
+/// The version most events are written at today; see `upcast::current_version` for those
+/// that evolved, and `upcast::upgrade` for how older versions become current.
 pub const CURRENT_EVENT_VERSION: &str = "1";
 
 /// Grows with every aggregate; consumers match the variants they care about.
@@ -50,15 +50,26 @@ pub fn decode(envelope: &Envelope) -> Result<DecodedEvent, DecodeError> {
     }
 }
 
-/// Rebuilds the externally tagged form the domain enums deserialize from.
+/// Upcasts to the current version, then rebuilds the externally tagged form the domain
+/// enums deserialize from.
 fn decode_as<E: DeserializeOwned>(envelope: &Envelope) -> Result<E, DecodeError> {
-    if envelope.event_version != CURRENT_EVENT_VERSION {
+    let mut payload = envelope.payload.clone();
+    let mut version = envelope.event_version.clone();
+    while let Some(next) = crate::upcast::upgrade(
+        &envelope.aggregate_type,
+        &envelope.event_type,
+        &version,
+        &mut payload,
+    ) {
+        version = next.to_owned();
+    }
+    if version != crate::upcast::current_version(&envelope.aggregate_type, &envelope.event_type) {
         return Err(DecodeError::UnsupportedVersion {
             event_type: envelope.event_type.clone(),
             version: envelope.event_version.clone(),
         });
     }
-    let tagged = serde_json::json!({ envelope.event_type.clone(): envelope.payload.clone() });
+    let tagged = serde_json::json!({ envelope.event_type.clone(): payload });
     serde_json::from_value(tagged).map_err(|source| DecodeError::Payload {
         event_type: envelope.event_type.clone(),
         source,

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod read_models;
 pub mod ticket_codes;
 pub mod topics;
+pub mod upcast;
 pub mod webhook;
 
 pub use decode::{DecodeError, DecodedEvent, decode};

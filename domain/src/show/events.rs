@@ -33,8 +33,11 @@ pub enum ShowEvent {
         queue: Option<QueueSettings>,
         published_at: DateTime<Utc>,
     },
+    /// Version 2 added `reason`; version 1 events are upcast with the one reason there was
+    /// then (`schemas::upcast`).
     ShowCancelled {
         cancelled_at: DateTime<Utc>,
+        reason: String,
     },
     /// A message from the organizer to everyone watching the show.
     AnnouncementPosted {
@@ -57,6 +60,10 @@ impl DomainEvent for ShowEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            ShowEvent::ShowCancelled { .. } => "2",
+            _ => "1",
+        }
+        .to_string()
     }
 }

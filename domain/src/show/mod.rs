@@ -26,6 +26,9 @@ use crate::FieldError;
 use crate::money::Money;
 use crate::rules::{Checks, MAX_LIST, MAX_STRING};
 
+/// Why a show was cancelled, when its organizer cancels it.
+pub const CANCELLED_BY_ORGANIZER: &str = "cancelled by the organizer";
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShowStatus {
@@ -337,7 +340,10 @@ impl Show {
                 if self.status == ShowStatus::Cancelled {
                     return Err(ShowError::AlreadyCancelled);
                 }
-                Ok(vec![ShowEvent::ShowCancelled { cancelled_at: now }])
+                Ok(vec![ShowEvent::ShowCancelled {
+                    cancelled_at: now,
+                    reason: CANCELLED_BY_ORGANIZER.into(),
+                }])
             }
         }
     }

@@ -479,6 +479,7 @@ async fn cancels_a_published_show() {
         .await
         .then_expect_events(vec![ShowEvent::ShowCancelled {
             cancelled_at: now(),
+            reason: CANCELLED_BY_ORGANIZER.into(),
         }]);
 }
 
@@ -487,6 +488,7 @@ async fn rejects_cancelling_twice_and_publishing_a_cancelled_show() {
     let mut cancelled = published();
     cancelled.push(ShowEvent::ShowCancelled {
         cancelled_at: now(),
+        reason: CANCELLED_BY_ORGANIZER.into(),
     });
     ShowTest::with(())
         .given(cancelled.clone())

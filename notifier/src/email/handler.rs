@@ -33,7 +33,8 @@ impl EmailHandler {
         Self {
             bookings: AggregateStore::new(pool.clone(), ()),
             users: AggregateStore::new(pool.clone(), ()),
-            shows: AggregateStore::new(pool.clone(), ()),
+            shows: AggregateStore::new(pool.clone(), ())
+                .with_upcasters(schemas::upcast::upcasters()),
             pool,
             sender,
             codes,

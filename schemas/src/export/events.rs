@@ -11,7 +11,6 @@ use domain::user::UserEvent;
 use serde_json::{Map, Value};
 
 use super::{Contract, ExportError, schema_for};
-use crate::decode::CURRENT_EVENT_VERSION;
 use crate::topics::AGGREGATE_TOPICS;
 
 /// The schema of one event type at one version, as it travels in an envelope's `payload`.
@@ -50,6 +49,17 @@ pub fn event_schemas() -> Result<Vec<EventSchema>, ExportError> {
         };
         all.extend(split(aggregate_type, &tagged)?);
     }
+    // Older versions still travel (stored events keep their version).
+    let mut v1 = schema_for::<crate::upcast::ShowCancelledV1>(Contract::Read);
+    if let Some(obj) = v1.as_object_mut() {
+        obj.insert("title".into(), Value::String("ShowCancelled".into()));
+    }
+    all.push(EventSchema {
+        aggregate_type: "show".into(),
+        event_type: "ShowCancelled".into(),
+        event_version: "1".into(),
+        schema: v1,
+    });
     Ok(all)
 }
 
@@ -92,10 +102,12 @@ fn split(aggregate_type: &str, tagged: &Value) -> Result<Vec<EventSchema>, Expor
             if !used.is_empty() {
                 schema.insert("$defs".into(), Value::Object(used));
             }
+            let event_version =
+                crate::upcast::current_version(aggregate_type, &event_type).to_owned();
             Ok(EventSchema {
                 aggregate_type: aggregate_type.to_owned(),
                 event_type,
-                event_version: CURRENT_EVENT_VERSION.to_owned(),
+                event_version,
                 schema: Value::Object(schema),
             })
         })
