@@ -23,16 +23,20 @@ SMTP_SINK_PORT="${SMTP_SINK_PORT:-2525}"
 VENV="$CACHE_DIR/venv"
 MAIL_DIR="$RUN_DIR/mail"
 
-# Creates $VENV with aiosmtpd unless it already has it; prints nothing.
+# The Python tools the tests use, pinned: the SMTP sink and the API fuzzer.
+PY_TOOLS=(aiosmtpd==1.4.6 schemathesis==4.32.5)
+
+# Creates $VENV with the tools unless it already has them; prints nothing.
 ensure_venv() {
-    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import aiosmtpd, schemathesis' 2>/dev/null; then
         return 0
     fi
-    log "creating $VENV with aiosmtpd"
+    log "creating $VENV with ${PY_TOOLS[*]}"
     mkdir -p "$CACHE_DIR"
-    python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (install python3-venv)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check aiosmtpd >&2 ||
-        die "cannot install aiosmtpd"
+    [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV" >&2 ||
+        die "python3 -m venv failed (install python3-venv)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_TOOLS[@]}" >&2 ||
+        die "cannot install ${PY_TOOLS[*]}"
 }
 
 cmd_up() {

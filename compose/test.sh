@@ -74,6 +74,8 @@ export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 
 SMTP_SINK_PYTHON="$("$ROOT/compose/smtp-sink.sh" venv)"
 export SMTP_SINK_PYTHON
+# The API fuzzer lives in the same venv.
+export SCHEMATHESIS="$(dirname "$SMTP_SINK_PYTHON")/st"
 
 log "running the tests"
 cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"

@@ -424,7 +424,7 @@ fn operation(route: &Route, bodies: &BTreeMap<String, Value>) -> Value {
     if route.read_model {
         parameters.push(json!({"name": "X-Min-Position", "in": "header", "required": false,
             "description": "Wait (at most 5 s) until the read models have applied these events; malformed → 400",
-            "schema": {"type": "string"}}));
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]*$", "maxLength": 8192}}));
     }
     if route.command && route.method == "post" {
         parameters.push(

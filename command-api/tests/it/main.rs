@@ -4,6 +4,7 @@
 mod bad_input;
 mod catalog;
 mod contention;
+mod fuzz;
 mod http_flow;
 mod purchase;
 mod purchase_load;
