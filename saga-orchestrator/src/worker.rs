@@ -26,6 +26,12 @@ use crate::decide::{Action, decide};
 use crate::provider::{ChargeRequest, PaymentProvider, RefundRequest};
 use crate::tasks::{self, Task};
 
+/// How long a claimed step is this worker's. Short: when a saga process dies, the steps it
+/// held wait this long before another (or the restarted) process runs them, and that wait
+/// must fit well inside a payment deadline. A step that outlives it may run twice; every
+/// action is idempotent.
+const LEASE: Duration = Duration::from_secs(10);
+
 pub struct Stores {
     pub bookings: Arc<AggregateStore<Booking>>,
     pub payments: Arc<AggregateStore<Payment>>,
@@ -60,7 +66,7 @@ fn failed<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> anyhow::Error + '
 impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            let due = match tasks::claim_due(&self.pool, 32, Duration::from_secs(60)).await {
+            let due = match tasks::claim_due(&self.pool, 32, LEASE).await {
                 Ok(due) => due,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot claim saga steps");

@@ -310,10 +310,18 @@ async fn killing_the_saga_or_the_provider_mid_batch_loses_nothing() {
     let states = all_final(&stack, &ids, Duration::from_secs(90)).await;
     let confirmed = assert_consistent(&stack, &event, &states).await;
     for (booking, payment) in &bookings {
-        if *payment == "tok_visa" {
-            assert_eq!(
-                states[booking], "confirmed",
-                "{booking} lost its payment across the crash"
+        if *payment == "tok_visa" && states[booking] != "confirmed" {
+            let reason: Option<String> = sqlx::query_scalar(
+                "SELECT payload::jsonb -> 'BookingCancelled' ->> 'detail' FROM events
+                  WHERE aggregate_id = $1 AND event_type = 'BookingCancelled'",
+            )
+            .bind(booking)
+            .fetch_optional(&stack.db.pool)
+            .await
+            .expect("reason");
+            panic!(
+                "{booking} paid with tok_visa ended {} ({reason:?})",
+                states[booking]
             );
         }
     }
