@@ -272,7 +272,7 @@ async fn five_hundred_buyers_never_oversell_one_section() {
 #[tokio::test]
 async fn killing_the_saga_or_the_provider_mid_batch_loses_nothing() {
     let mut stack = Stack::with_payments(&[
-        ("PAYMENT_TIMEOUT_SECONDS", "20"),
+        ("PAYMENT_TIMEOUT_SECONDS", "30"),
         ("PAYMENT_SIM_LATENCY_MS", "300"),
     ])
     .await;
