@@ -117,3 +117,20 @@ where
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
     }
 }
+
+/// Checks `page` (1-based) and `per_page` (1..=100, API.md) and returns the SQL `LIMIT` (one
+/// more than a page, to tell whether a next page exists) and `OFFSET`.
+pub fn page_window(page: u32, per_page: u32) -> Result<(i64, i64), ApiError> {
+    let mut checks = domain::rules::Checks::new();
+    if page == 0 || page > 1_000_000 {
+        checks.fail("page", "must be 1 to 1000000");
+    }
+    if !(1..=100).contains(&per_page) {
+        checks.fail("per_page", "must be 1 to 100");
+    }
+    checks.finish().map_err(ApiError::Validation)?;
+    Ok((
+        i64::from(per_page) + 1,
+        i64::from(page - 1) * i64::from(per_page),
+    ))
+}

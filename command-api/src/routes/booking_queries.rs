@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::http::auth::Caller;
 use crate::http::consistency::MinPosition;
 use crate::http::error::ApiError;
+use crate::http::extract::page_window;
 use crate::http::extract::{Json, Path, Query};
 use crate::routes::payments::own_booking;
 use crate::state::AppState;
@@ -98,17 +99,8 @@ pub async fn list_bookings(
     min: MinPosition,
     Query(query): Query<PageQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut checks = domain::rules::Checks::new();
-    if query.page == 0 || query.page > 1_000_000 {
-        checks.fail("page", "must be 1 or more");
-    }
-    if !(1..=100).contains(&query.per_page) {
-        checks.fail("per_page", "must be 1 to 100");
-    }
-    checks.finish().map_err(ApiError::Validation)?;
+    let (limit, offset) = page_window(query.page, query.per_page)?;
     let freshness = min.wait(&state.pool, &[BOOKINGS_MODEL]).await?;
-    let limit = i64::from(query.per_page) + 1;
-    let offset = i64::from(query.page - 1) * i64::from(query.per_page);
     let rows: Vec<BookingRow> = sqlx::query_as(&format!(
         "{SELECT} WHERE b.user_id = $1 ORDER BY b.placed_at DESC, b.booking_id LIMIT $2 OFFSET $3"
     ))

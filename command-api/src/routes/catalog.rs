@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::http::auth::{Caller, bearer};
 use crate::http::consistency::MinPosition;
 use crate::http::error::ApiError;
+use crate::http::extract::page_window;
 use crate::http::extract::{Json, Path, Query};
 use crate::state::AppState;
 
@@ -111,18 +112,9 @@ pub async fn list_events(
     min: MinPosition,
     Query(query): Query<EventListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut checks = domain::rules::Checks::new();
-    if query.page == 0 || query.page > 1_000_000 {
-        checks.fail("page", "must be 1 or more");
-    }
-    if !(1..=100).contains(&query.per_page) {
-        checks.fail("per_page", "must be 1 to 100");
-    }
-    checks.finish().map_err(ApiError::Validation)?;
+    let (limit, offset) = page_window(query.page, query.per_page)?;
     let caller = optional_caller(&state, &headers)?;
     let freshness = min.wait(&state.pool, &[CATALOG_MODEL]).await?;
-    let limit = i64::from(query.per_page) + 1;
-    let offset = i64::from(query.page - 1) * i64::from(query.per_page);
     let rows: Vec<ShowRow> = if query.mine {
         let caller = caller
             .ok_or_else(|| ApiError::Unauthorized("mine=true needs a bearer token".into()))?;
