@@ -74,11 +74,7 @@ async fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    tracing::info!(addr = %local, "listening");
-    println!("LISTENING {local}");
-    let listener = listener.tap_io(move |tcp| {
+    let listener = ops::bind(addr).await?.tap_io(move |tcp| {
         if let Err(err) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
             tracing::warn!(error = %err, "cannot size a socket's send buffer");
         }

@@ -64,6 +64,16 @@ async fn render_metrics(State(state): State<Arc<OpsState>>) -> impl IntoResponse
     )
 }
 
+/// Binds `addr` and announces the bound address (`LISTENING <addr>` on stdout, which tests
+/// read when they ask for port 0).
+pub async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "listening");
+    println!("LISTENING {local}");
+    Ok(listener)
+}
+
 /// Serves `router` on `addr` until `shutdown` fires; logs the bound address (port 0 works)
 /// as `listening addr=…` so tests can find it.
 pub async fn serve(
@@ -71,10 +81,7 @@ pub async fn serve(
     router: Router,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    tracing::info!(addr = %local, "listening");
-    println!("LISTENING {local}");
+    let listener = bind(&addr).await?;
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
