@@ -11,7 +11,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for name in command-api notifier saga-orchestrator payment-sim projections relay; do
+for name in command-api admitter notifier saga-orchestrator payment-sim projections relay; do
     stop_bg "$name" 30
 done
 "$ROOT/compose/kafka.sh" down

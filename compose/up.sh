@@ -2,7 +2,7 @@
 #
 # compose/up.sh - brings the whole system up on 127.0.0.1 without Docker (the README's run
 # command): installs what is missing, builds the services (release), starts PostgreSQL and
-# Kafka, then relay, projections, payment-sim, saga-orchestrator, notifier and command-api, waits until
+# Kafka, then relay, projections, payment-sim, saga-orchestrator, notifier, admitter and command-api, waits until
 # command-api is ready and prints the URLs. Idempotent: what already runs is left running.
 #
 # Usage:
@@ -79,6 +79,7 @@ service payment-sim PAYMENT_SIM_ADDR="127.0.0.1:${PAYMENT_SIM_PORT:-8090}" \
 service saga-orchestrator OPS_ADDR="127.0.0.1:${SAGA_OPS_PORT:-9102}" \
     PAYMENT_PROVIDER_URL="http://127.0.0.1:${PAYMENT_SIM_PORT:-8090}"
 service notifier NOTIFIER_ADDR="127.0.0.1:$NOTIFIER_PORT"
+service admitter OPS_ADDR="127.0.0.1:${ADMITTER_OPS_PORT:-9106}"
 service command-api HTTP_ADDR="127.0.0.1:$HTTP_PORT"
 
 ready() {
@@ -94,6 +95,7 @@ Ticketing is up:
   relay ops        http://127.0.0.1:${RELAY_OPS_PORT:-9100}/metrics
   projections ops  http://127.0.0.1:${PROJECTIONS_OPS_PORT:-9101}/metrics
   saga ops         http://127.0.0.1:${SAGA_OPS_PORT:-9102}/metrics
+  admitter ops     http://127.0.0.1:${ADMITTER_OPS_PORT:-9106}/metrics
   payment sim      http://127.0.0.1:${PAYMENT_SIM_PORT:-8090}/ledger
   PostgreSQL       $DATABASE_URL
   Kafka            $KAFKA_BROKERS

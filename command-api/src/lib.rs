@@ -65,6 +65,14 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/events/{event_id}", get(routes::catalog::get_event))
         .route(
+            "/api/events/{event_id}/queue",
+            get(routes::queue::place).post(routes::queue::join),
+        )
+        .route(
+            "/api/events/{event_id}/queue/stats",
+            get(routes::queue::stats),
+        )
+        .route(
             "/api/events/{event_id}/layout",
             post(routes::events::set_layout),
         )
@@ -189,6 +197,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         idempotency_key: Arc::new(format!("idempotency:{}", settings.auth.jwt_secret).into_bytes()),
         passwords: Passwords::new(&settings.auth)?,
         limits: Arc::new(rate_limit::RateLimits::new(&settings.limits)),
+        joiner: waiting_room::join::Joiner::spawn(pool.clone()),
         ops: OpsState {
             pool: pool.clone(),
             kafka: settings.infra.kafka(),

@@ -33,6 +33,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub passwords: Passwords,
     pub limits: Arc<RateLimits>,
+    /// The waiting room's join batcher.
+    pub joiner: waiting_room::join::Joiner,
     pub ops: OpsState,
 }
 

@@ -18,8 +18,8 @@ use plumbing::kafka::KafkaSettings;
 use plumbing::store::AggregateStore;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use schemas::ws::{SeatChange, SectionAvailable, ServerMessage};
 use schemas::{DecodedEvent, Envelope};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -125,20 +125,22 @@ impl Fanout {
             DecodedEvent::Booking(_) => {
                 let (booking, _) = self.bookings.load(&envelope.aggregate_id).await?;
                 if let (Some(user), Some(booking_id)) = (booking.user_id, booking.booking_id) {
-                    let mut frame = json!({"type": "booking_status", "booking_id": booking_id, "status": booking.status});
-                    if let Some(reason) = &booking.failure_reason {
-                        frame["failure_reason"] = reason.clone().into();
-                    }
+                    let frame = ServerMessage::BookingStatus {
+                        booking_id,
+                        status: booking.status,
+                        failure_reason: booking.failure_reason.clone(),
+                    };
                     self.hub
-                        .publish(&format!("user:{user}"), frame.to_string().into());
+                        .publish(&format!("user:{user}"), frame.to_frame().into());
                 }
             }
             DecodedEvent::Show(ShowEvent::AnnouncementPosted { message, .. }) => {
-                let frame = json!({"type": "announcement", "event_id": envelope.aggregate_id, "message": message});
-                self.hub.publish(
-                    &format!("event:{}", envelope.aggregate_id),
-                    frame.to_string().into(),
-                );
+                let Ok(event_id) = Uuid::parse_str(&envelope.aggregate_id) else {
+                    return Ok(());
+                };
+                let frame = ServerMessage::Announcement { event_id, message };
+                self.hub
+                    .publish(&format!("event:{event_id}"), frame.to_frame().into());
             }
             DecodedEvent::Payment(_) => {
                 let (payment, _) = self.payments.load(&envelope.aggregate_id).await?;
@@ -147,9 +149,12 @@ impl Fanout {
                 };
                 let (booking, _) = self.bookings.load(&booking_id.to_string()).await?;
                 if let Some(user) = booking.user_id {
-                    let frame = json!({"type": "payment_status", "booking_id": booking_id, "status": payment.status});
+                    let frame = ServerMessage::PaymentStatus {
+                        booking_id,
+                        status: payment.status,
+                    };
                     self.hub
-                        .publish(&format!("user:{user}"), frame.to_string().into());
+                        .publish(&format!("user:{user}"), frame.to_frame().into());
                 }
             }
             _ => {}
@@ -165,22 +170,30 @@ impl Fanout {
             for section in &batch.sections {
                 match self.inventory.current(&inventory_id(show, section)).await {
                     Ok((inventory, _)) => {
-                        sections.push(
-                            json!({"section_id": section, "available": inventory.available(now)}),
-                        );
+                        sections.push(SectionAvailable {
+                            section_id: section.clone(),
+                            available: inventory.available(now),
+                        });
                     }
                     Err(err) => tracing::warn!(error = %err, "cannot read section availability"),
                 }
             }
-            let changes: Vec<_> = batch
+            let changes = batch
                 .changes
                 .iter()
-                .map(|(seat, status)| json!({"seat_id": seat, "status": status}))
+                .map(|(seat, status)| SeatChange {
+                    seat_id: seat.clone(),
+                    status: (*status).to_owned(),
+                })
                 .collect();
-            let frame = json!({"type": "seat_status", "event_id": show, "position": batch.position,
-                               "changes": changes, "sections": sections});
+            let frame = ServerMessage::SeatStatus {
+                event_id: show,
+                position: batch.position,
+                changes,
+                sections,
+            };
             self.hub
-                .publish(&format!("event:{show}"), frame.to_string().into());
+                .publish(&format!("event:{show}"), frame.to_frame().into());
         }
     }
 }

@@ -1,7 +1,9 @@
-//! notifier: Kafka → WebSocket rooms (`fanout`, `rooms`, `ws`) and email (`email`).
+//! notifier: Kafka → WebSocket rooms (`fanout`, `rooms`, `ws`), waiting-room positions
+//! (`queue_push`) and email (`email`).
 
 pub mod email;
 pub mod fanout;
+pub mod queue_push;
 pub mod rooms;
 pub mod ws;
 
@@ -55,6 +57,10 @@ pub struct Settings {
     /// as slow, and kernel memory per connection stays bounded.
     #[arg(long, env = "WS_SOCKET_SEND_BUFFER", default_value_t = 64 * 1024)]
     pub socket_send_buffer: usize,
+    /// How often the waiting-room positions of connected users are re-read (a user gets at
+    /// most one `queue_position` frame per place per interval; admissions are immediate).
+    #[arg(long, env = "WS_QUEUE_POLL_MS", default_value_t = 2000)]
+    pub queue_poll_ms: u64,
     /// Window over which seat changes of one event are merged into one frame.
     #[arg(long, env = "WS_COALESCE_MS", default_value_t = 25)]
     pub coalesce_ms: u64,
@@ -111,6 +117,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         coalesce: Duration::from_millis(settings.coalesce_ms.max(1)),
     };
     let fanout_task = tokio::spawn(fanout.run(kafka.clone(), instance, shutdown.clone()));
+    let queue_task = tokio::spawn(
+        queue_push::QueuePush {
+            hub: hub.clone(),
+            pool: pool.clone(),
+            interval: Duration::from_millis(settings.queue_poll_ms.max(100)),
+        }
+        .run(shutdown.clone()),
+    );
     let email_task = tokio::spawn(email::run(
         settings.email.clone(),
         pool.clone(),
@@ -157,6 +171,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     shutdown.cancel();
     if let Ok(Err(err)) = fanout_task.await {
         tracing::error!(error = format!("{err:#}"), "fan-out stopped");
+    }
+    if let Ok(Err(err)) = queue_task.await {
+        tracing::error!(error = format!("{err:#}"), "queue positions stopped");
     }
     if let Ok(Err(err)) = email_task.await {
         tracing::error!(error = format!("{err:#}"), "email stopped");

@@ -134,6 +134,16 @@ impl Hub {
         }
     }
 
+    /// Users with at least one connection here (members of a `user:{id}` room).
+    pub fn connected_users(&self) -> Vec<uuid::Uuid> {
+        self.lock()
+            .rooms
+            .keys()
+            .filter_map(|room| room.strip_prefix("user:"))
+            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+            .collect()
+    }
+
     pub fn set_consuming(&self) {
         self.consuming.store(true, Ordering::Relaxed);
     }

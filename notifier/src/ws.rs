@@ -13,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plumbing::jwt::{AccessClaims, TokenVerifier};
+use schemas::ws::{ClientMessage, ServerMessage};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -91,15 +92,12 @@ pub async fn upgrade(
         .on_upgrade(move |socket| connection(socket, state, claims))
 }
 
-#[derive(Deserialize)]
-struct ClientMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    room: Option<String>,
-}
-
 fn error_frame(code: &str, message: &str) -> String {
-    json!({"type": "error", "code": code, "message": message}).to_string()
+    ServerMessage::Error {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }
+    .to_frame()
 }
 
 /// `event:{uuid}` rooms are the only ones a client may join; `user:` rooms are implicit.
@@ -115,19 +113,20 @@ fn handle_client_text(state: &WsState, id: u64, text: &str) -> String {
             "expected {\"type\": \"subscribe\" | \"unsubscribe\", \"room\": \"event:{id}\"}",
         );
     };
-    let Some(room) = message.room.filter(|r| valid_event_room(r)) else {
+    let (ClientMessage::Subscribe { room } | ClientMessage::Unsubscribe { room }) = &message;
+    if !valid_event_room(room) {
         return error_frame("bad_room", "room must be event:{event_id}");
-    };
-    match message.kind.as_str() {
-        "subscribe" => {
+    }
+    let room = room.clone();
+    match message {
+        ClientMessage::Subscribe { .. } => {
             state.hub.join(id, &room);
-            json!({"type": "subscribed", "room": room}).to_string()
+            ServerMessage::Subscribed { room }.to_frame()
         }
-        "unsubscribe" => {
+        ClientMessage::Unsubscribe { .. } => {
             state.hub.leave(id, &room);
-            json!({"type": "unsubscribed", "room": room}).to_string()
+            ServerMessage::Unsubscribed { room }.to_frame()
         }
-        _ => error_frame("bad_type", "type must be subscribe or unsubscribe"),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod ticket_codes;
 pub mod topics;
 pub mod upcast;
 pub mod webhook;
+pub mod ws;
 
 pub use decode::{DecodeError, DecodedEvent, decode};
 pub use envelope::{Envelope, EventMetadata};

@@ -261,6 +261,36 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            success: (201, Some("QueuePlace")),
+            errors: &[400, 401, 404, 422, 429],
+            ..route(
+                "post",
+                "/api/events/{event_id}/queue",
+                "Join the event's waiting room (joining again keeps the place)",
+                "queue",
+            )
+        },
+        Route {
+            success: (200, Some("QueuePlace")),
+            errors: &[400, 401, 404],
+            ..route(
+                "get",
+                "/api/events/{event_id}/queue",
+                "The caller's place in the waiting room",
+                "queue",
+            )
+        },
+        Route {
+            success: (200, Some("QueueStats")),
+            errors: &[400, 401, 403, 404],
+            ..route(
+                "get",
+                "/api/events/{event_id}/queue/stats",
+                "Waiting-room figures (owner, admin)",
+                "queue",
+            )
+        },
+        Route {
             query: Some("PageQuery"),
             success: (200, Some("BookingPage")),
             errors: &[400, 401, 422],
@@ -362,7 +392,9 @@ fn problem(status: u16) -> Value {
             "The body or a parameter does not deserialize (malformed JSON, wrong types, unknown or missing fields, malformed UUID or position token)"
         }
         401 => "Missing, invalid or expired token (or webhook signature)",
-        403 => "Authenticated but lacking the role, or not the owner of a published event",
+        403 => {
+            "Authenticated but lacking the role, or not the owner of a published event; a booking on a queue-enabled event without a valid admission has type `/problems/queue-required`"
+        }
         404 => "Unknown resource, or a private one of someone else",
         409 => {
             "Conflicts with the current state (seats taken: `unavailable`, `unavailable_sections`; second scan: `checked_in_at`; void ticket: `ticket_status`)"

@@ -21,6 +21,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A queue-enabled event refuses bookings from users it has not admitted (403 with its
+    /// own problem type, so clients can send the buyer to the waiting room).
+    #[error("{0}")]
+    QueueRequired(String),
     #[error("{0}")]
     NotFound(String),
     /// Conflict with current state; `extensions` become top-level members.
@@ -76,6 +80,11 @@ impl ApiError {
             ),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::QueueRequired(_) => (
+                StatusCode::FORBIDDEN,
+                "queue-required",
+                "Admission through the waiting room required",
+            ),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::PayloadTooLarge => (

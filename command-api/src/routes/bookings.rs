@@ -63,10 +63,14 @@ pub async fn create_booking(
     if !show.exists() || !show.on_sale(now) {
         return Err(ApiError::unprocessable("the event is not on sale"));
     }
-    if show.queue.as_ref().is_some_and(|q| q.enabled) {
-        return Err(ApiError::Forbidden(
-            "this event sells through its waiting room; join the queue first".into(),
-        ));
+    if show.queue.as_ref().is_some_and(|q| q.enabled)
+        && !waiting_room::places::is_admitted(&state.pool, body.event_id, caller.user_id).await?
+    {
+        return Err(ApiError::QueueRequired(format!(
+            "this event sells through its waiting room: join it with \
+             POST /api/events/{}/queue and book once admitted",
+            body.event_id
+        )));
     }
     let requests = group_by_section(&show, &body)?;
     let total = price(&show, &requests)?;

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod docs;
 pub mod events;
 pub mod payments;
+pub mod queue;
 pub mod tickets;
 pub mod users;
 pub mod webhook;

@@ -12,3 +12,4 @@ mod realtime;
 mod relay_loss;
 mod store;
 mod support;
+mod waiting_room;

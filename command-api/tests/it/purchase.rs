@@ -15,6 +15,11 @@ pub const SECTION_ROWS: u32 = 10;
 
 /// Publishes a show with one seated section `hall` (10 rows of 10) and a 50-place GA `pit`.
 pub async fn published_show(stack: &Stack, organizer: &str) -> String {
+    published_show_with(stack, organizer, None).await
+}
+
+/// `published_show` with a publish body (sales window, waiting room).
+pub async fn published_show_with(stack: &Stack, organizer: &str, publish: Option<Value>) -> String {
     let starts = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
     let (status, _, body) = stack
         .call(
@@ -51,7 +56,7 @@ pub async fn published_show(stack: &Stack, organizer: &str) -> String {
             M::POST,
             &format!("/api/events/{id}/publish"),
             organizer,
-            None,
+            publish,
         )
         .await;
     assert_eq!(status, 200);

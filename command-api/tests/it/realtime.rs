@@ -16,13 +16,13 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::purchase::{booking_reaches, buyer, hold, pay, published_show};
 use crate::support::Stack;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn ws_url(base: &str) -> String {
     format!("{}/ws", base.replacen("http://", "ws://", 1))
 }
 
-async fn connect(base: &str, token: &str) -> Socket {
+pub async fn connect(base: &str, token: &str) -> Socket {
     let mut request = ws_url(base).into_client_request().expect("request");
     request.headers_mut().insert(
         "authorization",
@@ -63,7 +63,7 @@ async fn send(socket: &mut Socket, value: Value) {
 }
 
 /// Next JSON frame satisfying `want`, within `timeout`; other frames are skipped.
-async fn next_matching(
+pub async fn next_matching(
     socket: &mut Socket,
     timeout: Duration,
     want: impl Fn(&Value) -> bool,
@@ -87,7 +87,7 @@ async fn next_matching(
 }
 
 /// Every text frame that arrives within `window` (to check that none of a kind came).
-async fn frames_within(socket: &mut Socket, window: Duration) -> Vec<Value> {
+pub async fn frames_within(socket: &mut Socket, window: Duration) -> Vec<Value> {
     let deadline = Instant::now() + window;
     let mut frames = Vec::new();
     while let Ok(Some(Ok(message))) = tokio::time::timeout(
@@ -111,7 +111,7 @@ fn changes_seat(frame: &Value, seat: &str, status: &str) -> bool {
         })
 }
 
-async fn subscribe(socket: &mut Socket, event: &str) {
+pub async fn subscribe(socket: &mut Socket, event: &str) {
     send(
         socket,
         json!({"type": "subscribe", "room": format!("event:{event}")}),

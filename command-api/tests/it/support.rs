@@ -129,14 +129,7 @@ impl TestApp {
 
     /// A token for `user_id` with `roles`, signed like command-api's own.
     pub fn token_for(&self, user_id: uuid::Uuid, roles: &[&str]) -> String {
-        let now = chrono::Utc::now().timestamp();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &serde_json::json!({"sub": user_id, "roles": roles, "iss": "ticketing",
-                                "aud": "ticketing-api", "iat": now, "exp": now + 600}),
-            &jsonwebtoken::EncodingKey::from_secret(testkit::TEST_JWT_SECRET.as_bytes()),
-        )
-        .expect("token")
+        mint_token(user_id, roles)
     }
 
     pub async fn event_count(&self) -> i64 {
@@ -168,6 +161,19 @@ pub fn assert_problem(reply: &Reply, status: StatusCode, context: &str) {
     assert_eq!(reply.body["status"], status.as_u16(), "{context}");
 }
 
+/// A token for `user_id` with `roles`, signed with the test secret like command-api's own:
+/// for tests that need many callers without registering each.
+pub fn mint_token(user_id: uuid::Uuid, roles: &[&str]) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": user_id, "roles": roles, "iss": "ticketing",
+                            "aud": "ticketing-api", "iat": now, "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(testkit::TEST_JWT_SECRET.as_bytes()),
+    )
+    .expect("token")
+}
+
 /// command-api (one or more instances), relay and projections as processes over one fresh
 /// database and prefix.
 pub struct Stack {
@@ -182,6 +188,8 @@ pub struct Stack {
     pub payment_sim: Option<Service>,
     pub saga: Option<Service>,
     pub notifiers: Vec<Service>,
+    /// Waiting-room admitters started with `start_admitter`.
+    pub admitters: Vec<Service>,
     pub http: reqwest::Client,
 }
 
@@ -224,6 +232,7 @@ impl Stack {
             payment_sim: None,
             saga: None,
             notifiers: Vec::new(),
+            admitters: Vec::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -342,6 +351,14 @@ impl Stack {
         )
         .await;
         url
+    }
+
+    /// Starts one more waiting-room admitter (the first one started becomes active).
+    pub async fn start_admitter(&mut self) {
+        let mut env = self.env.clone();
+        env.insert("ADMITTER_TICK_MS".into(), "50".into());
+        self.admitters
+            .push(Service::start("admitter", &env, true).await);
     }
 
     /// Kills the saga (SIGKILL) and starts it again.

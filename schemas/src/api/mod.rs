@@ -4,4 +4,5 @@
 pub mod bookings;
 pub mod events;
 pub mod problem;
+pub mod queue;
 pub mod users;

@@ -19,6 +19,7 @@ use crate::api::events::{
     PricingResponse, PublishRequest,
 };
 use crate::api::problem::Problem;
+use crate::api::queue::{QueuePlace, QueueStats};
 use crate::api::users::{
     AddressRequest, AddressResponse, GrantRoleRequest, LoginRequest, Profile, RegisterRequest,
     RegisterResponse, RolesResponse, TokenResponse, UpdateProfileRequest,
@@ -67,6 +68,9 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         request::<CheckInRequest>(),
         response::<CheckInResponse>(),
         request::<WebhookNotification>(),
+        // Virtual waiting room.
+        response::<QueuePlace>(),
+        response::<QueueStats>(),
         // Errors.
         response::<Problem>(),
     ]

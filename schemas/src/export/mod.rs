@@ -1,6 +1,6 @@
 //! JSON Schemas of the wire contract, generated from the Rust types: one file per type under
 //! `schemas/json` — the envelope, every event payload per aggregate, type and version, every
-//! HTTP body and problem+json — plus `topics.json`, an index of the topics and what they
+//! HTTP body and problem+json, the WebSocket frames (`ws/`) — plus `topics.json`, an index of the topics and what they
 //! carry. `export-schemas` writes the files; a test fails when the committed ones drift.
 
 mod events;
@@ -78,6 +78,15 @@ pub fn generate() -> Result<Catalog, ExportError> {
         documents.insert(format!("http/{name}.json"), schema);
     }
     documents.insert("topics.json".into(), topics::index(&events));
+    // WebSocket frames: what a client sends is read by the server, what it receives is written.
+    documents.insert(
+        "ws/ClientMessage.json".into(),
+        schema_for::<crate::ws::ClientMessage>(Contract::Read),
+    );
+    documents.insert(
+        "ws/ServerMessage.json".into(),
+        schema_for::<crate::ws::ServerMessage>(Contract::Write),
+    );
     documents.insert("openapi.json".into(), crate::openapi::document());
 
     documents
