@@ -6,6 +6,7 @@ mod catalog;
 mod contention;
 mod fuzz;
 mod http_flow;
+mod loadgen;
 mod purchase;
 mod purchase_load;
 mod realtime;
