@@ -236,6 +236,18 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            request: Some("AnnouncementRequest"),
+            success: (202, None),
+            errors: &[400, 401, 403, 404, 409, 422],
+            command: true,
+            ..route(
+                "post",
+                "/api/events/{event_id}/announcements",
+                "Announce a message to everyone watching the event (owner)",
+                "events",
+            )
+        },
+        Route {
             auth: false,
             query: Some("AvailabilityQuery"),
             success: (200, Some("Availability")),

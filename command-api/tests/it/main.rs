@@ -4,6 +4,8 @@
 mod bad_input;
 mod catalog;
 mod contention;
+mod contract;
+mod contracts_kafka;
 mod fuzz;
 mod http_flow;
 mod loadgen;

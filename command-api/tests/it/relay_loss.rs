@@ -105,6 +105,7 @@ impl Received {
     }
 
     fn take(&mut self, bytes: &[u8]) {
+        crate::contract::assert_envelope(bytes);
         let envelope: Envelope = serde_json::from_slice(bytes).expect("envelope");
         let key = (envelope.aggregate_id.clone(), envelope.sequence);
         if let Some(earlier) = self.first.get(&key) {

@@ -15,6 +15,8 @@ use plumbing::testkit::{self, Service, TestDb};
 use serde_json::Value;
 use tower::ServiceExt;
 
+use crate::contract;
+
 pub const PASSWORD: &str = "correct horse battery";
 
 /// The app in process (no network), for request/response tests.
@@ -65,6 +67,7 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        let method_name = method.clone();
         let mut request = Request::builder().method(method).uri(path);
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -83,6 +86,16 @@ impl TestApp {
             .await
             .expect("body")
             .to_bytes();
+        let content_type = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        contract::assert_response(
+            method_name.as_str(),
+            path,
+            status.as_u16(),
+            content_type,
+            &bytes,
+        );
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
             status,
@@ -275,6 +288,8 @@ impl Stack {
             .send()
             .await
             .expect("grant");
+        let path = format!("/api/admin/users/{user_id}/roles");
+        let granted = contract::checked("POST", &path, granted).await;
         assert_eq!(granted.status(), 200, "grant organizer");
         self.login(email, PASSWORD).await
     }
@@ -287,11 +302,13 @@ impl Stack {
         token: &str,
         body: Option<Value>,
     ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+        let method_name = method.clone();
         let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let reply = request.send().await.expect("request");
+        let reply = contract::checked(method_name.as_str(), path, reply).await;
         let status = reply.status();
         let headers = reply.headers().clone();
         let body = reply.json().await.unwrap_or(Value::Null);
@@ -409,12 +426,14 @@ impl Stack {
     }
 
     pub async fn register(&self, email: &str) -> reqwest::Response {
-        self.http
+        let reply = self
+            .http
             .post(self.url("/api/auth/register"))
             .json(&serde_json::json!({"email": email, "password": PASSWORD, "name": "Test User"}))
             .send()
             .await
-            .expect("register request")
+            .expect("register request");
+        contract::checked("POST", "/api/auth/register", reply).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {
@@ -425,6 +444,7 @@ impl Stack {
             .send()
             .await
             .expect("login request");
+        let reply = contract::checked("POST", "/api/auth/login", reply).await;
         assert_eq!(reply.status(), 200, "login of {email}");
         let body: Value = reply.json().await.expect("login body");
         body["access_token"].as_str().expect("token").to_owned()
