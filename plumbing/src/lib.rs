@@ -4,6 +4,7 @@
 
 pub mod consumer;
 pub mod db;
+pub mod feed;
 pub mod jwt;
 pub mod kafka;
 pub mod ops;

@@ -39,6 +39,12 @@ impl<P: Projection> Handler for ProjectionHandler<P> {
     async fn handle(&self, envelope: &Envelope) -> Result<(), HandleError> {
         let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
         let mut tx = self.pool.begin().await?;
+        // Shared with every other event of this projection; a replay's swap takes it
+        // exclusively, so it never interleaves with a live application.
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(lock_key(self.projection.name()))
+            .execute(&mut *tx)
+            .await?;
         if !claim(&mut tx, self.projection.name(), envelope).await? {
             return Ok(()); // a redelivery: the effect is already there
         }
@@ -46,6 +52,18 @@ impl<P: Projection> Handler for ProjectionHandler<P> {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The advisory-lock key of a projection: shared by its live applications, exclusive for a
+/// replay's swap and a verification.
+pub fn lock_key(consumer: &str) -> i64 {
+    // FNV-1a: stable across builds and processes, unlike std's randomised hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("ticketing-projection:{consumer}").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
 }
 
 /// Records `envelope` as applied by `consumer` if it is the aggregate's next event. Returns

@@ -20,7 +20,7 @@ use sqlx::{Connection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::settings::RelaySettings;
-use feed::Cursor;
+use feed::{Checkpoint, Cursor};
 use publish::Publisher;
 
 pub async fn run(settings: RelaySettings) -> anyhow::Result<()> {
@@ -93,7 +93,7 @@ async fn lead(
     tracing::info!(name = %settings.name, "active relay");
     metrics::gauge!("relay_active").set(1.0);
 
-    let mut cursor = Cursor::load(&mut conn, &settings.name).await?;
+    let mut cursor = Checkpoint::load(&mut conn, &settings.name).await?;
     let idle = Duration::from_millis(settings.idle_poll_ms);
     while !shutdown.is_cancelled() {
         let batch = feed::next_batch(&mut conn, &cursor, settings.batch_size).await?;
@@ -104,10 +104,7 @@ async fn lead(
             }
             continue;
         };
-        let next = Cursor {
-            transaction_id: last.transaction_id.clone(),
-            global_position: last.global_position,
-        };
+        let next = Cursor::after(last);
         let lag = (chrono::Utc::now() - last.recorded_at)
             .num_milliseconds()
             .max(0) as f64
@@ -116,7 +113,7 @@ async fn lead(
             .publish(&batch)
             .await
             .context("publishing a batch")?;
-        next.save(&mut conn, &settings.name).await?;
+        Checkpoint::save(&next, &mut conn, &settings.name).await?;
         metrics::counter!("relay_events_published_total").increment(batch.len() as u64);
         metrics::gauge!("relay_lag_seconds").set(lag);
         cursor = next;

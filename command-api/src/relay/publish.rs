@@ -8,11 +8,10 @@ use plumbing::kafka::KafkaSettings;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use schemas::envelope::{event_id, redact};
-use schemas::{Envelope, EventMetadata};
 use tokio::sync::Mutex;
 
 use super::feed::StoredEvent;
+pub use plumbing::feed::envelope_of;
 
 pub struct Publisher {
     kafka: KafkaSettings,
@@ -118,30 +117,5 @@ impl Publisher {
             ensured.insert(topic.to_owned());
         }
         Ok(())
-    }
-}
-
-pub fn envelope_of(row: &StoredEvent) -> Envelope {
-    let sequence = u64::try_from(row.sequence).unwrap_or_default();
-    // Stored events are externally tagged ({"Type": {...}}); the envelope carries the inner
-    // object beside its event_type.
-    let mut payload = match &row.payload {
-        serde_json::Value::Object(map) if map.len() == 1 && map.contains_key(&row.event_type) => {
-            map[&row.event_type].clone()
-        }
-        other => other.clone(),
-    };
-    redact(&row.aggregate_type, &row.event_type, &mut payload);
-    Envelope {
-        event_id: event_id(&row.aggregate_type, &row.aggregate_id, sequence),
-        aggregate_type: row.aggregate_type.clone(),
-        aggregate_id: row.aggregate_id.clone(),
-        sequence,
-        global_position: row.global_position,
-        event_type: row.event_type.clone(),
-        event_version: row.event_version.clone(),
-        occurred_at: row.recorded_at,
-        payload,
-        metadata: EventMetadata::from_stored(&row.metadata),
     }
 }
