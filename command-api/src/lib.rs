@@ -72,6 +72,11 @@ pub fn app(state: AppState) -> Router {
             "/api/events/{event_id}/queue/stats",
             get(routes::queue::stats),
         )
+        .route("/api/events/{event_id}/sales", get(routes::sales::report))
+        .route(
+            "/api/events/{event_id}/sales/timeseries",
+            get(routes::sales::timeseries),
+        )
         .route(
             "/api/events/{event_id}/layout",
             post(routes::events::set_layout),

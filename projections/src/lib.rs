@@ -6,6 +6,8 @@ pub mod availability;
 pub mod bookings;
 pub mod catalog;
 mod ids;
+pub mod replay;
+pub mod sales;
 pub mod user_profiles;
 
 use std::sync::Arc;
@@ -17,16 +19,115 @@ use plumbing::consumer::{self, ConsumerSettings};
 use plumbing::ops::{self, OpsState};
 use plumbing::projection::ProjectionHandler;
 use plumbing::settings::Infra;
-use schemas::read_models::{AVAILABILITY, BOOKINGS, CATALOG, USER_PROFILES};
+use schemas::read_models::{AVAILABILITY, BOOKINGS, CATALOG, SALES, USER_PROFILES};
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "projections", about = "Builds the read models from Kafka")]
+#[command(
+    name = "projections",
+    about = "Builds the read models from Kafka; `replay` and `verify` rebuild them from the events table"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub infra: Infra,
     /// Operations endpoints (/health, /ready, /metrics).
     #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9101")]
     pub ops_addr: String,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Rebuilds read models from the events table and swaps them in atomically while the
+    /// live projections keep running.
+    Replay(ReplayArgs),
+    /// Rebuilds read models into scratch tables and reports every difference from the live
+    /// ones; exits non-zero on any.
+    Verify(ReplayArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// A read model (`user-profiles`, `catalog`, `availability`, `bookings`, `sales`) or `all`.
+    pub model: String,
+    /// Events per transaction: a transaction holds back the relay's horizon while it
+    /// runs, so batches stay small.
+    #[arg(long, default_value_t = 250)]
+    pub batch: i64,
+}
+
+/// Every read model with the projection that builds it.
+pub fn models() -> Vec<replay::Model> {
+    use plumbing::projection::Projection;
+    let entry = |name, projection: Box<dyn Projection>| replay::Model { name, projection };
+    vec![
+        entry(USER_PROFILES, Box::new(user_profiles::UserProfiles)),
+        entry(CATALOG, Box::new(catalog::Catalog)),
+        entry(AVAILABILITY, Box::new(availability::Availability)),
+        entry(BOOKINGS, Box::new(bookings::Bookings)),
+        entry(SALES, Box::new(sales::Sales)),
+    ]
+}
+
+/// The models `name` selects (`all` or one).
+pub fn select(name: &str) -> anyhow::Result<Vec<replay::Model>> {
+    let all = models();
+    if name == "all" {
+        return Ok(all);
+    }
+    let names: Vec<&str> = all.iter().map(|m| m.name.consumer).collect();
+    let chosen: Vec<replay::Model> = all
+        .into_iter()
+        .filter(|m| m.name.consumer == name)
+        .collect();
+    anyhow::ensure!(
+        !chosen.is_empty(),
+        "no read model {name:?}; choose one of {names:?} or all"
+    );
+    Ok(chosen)
+}
+
+/// Runs the `replay` / `verify` subcommands; `Ok(false)` when verify found differences.
+pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<bool> {
+    let pool = plumbing::db::connect(&infra.database_url, 4).await?;
+    match command {
+        Command::Replay(args) => {
+            for model in select(&args.model)? {
+                let replayed = replay::replay(&pool, &model, args.batch.max(1)).await?;
+                println!(
+                    "{}: {} events replayed in {:.2} s ({:.0} events/s), swapped in",
+                    model.name.consumer,
+                    replayed.events,
+                    replayed.elapsed.as_secs_f64(),
+                    replayed.per_second()
+                );
+            }
+            Ok(true)
+        }
+        Command::Verify(args) => {
+            let mut clean = true;
+            for model in select(&args.model)? {
+                let differences = replay::verify(&pool, &model, args.batch.max(1)).await?;
+                if differences.is_empty() {
+                    println!("{}: no difference", model.name.consumer);
+                }
+                for d in differences {
+                    clean = false;
+                    println!(
+                        "{} {}: {} rows only in the rebuilt model, {} only in the live one",
+                        model.name.consumer, d.table, d.only_rebuilt.1, d.only_live.1
+                    );
+                    for row in d.only_rebuilt.0 {
+                        println!("  rebuilt: {row}");
+                    }
+                    for row in d.only_live.0 {
+                        println!("  live:    {row}");
+                    }
+                }
+            }
+            Ok(clean)
+        }
+    }
 }
 
 /// Runs every projection until SIGTERM / Ctrl-C.
@@ -87,6 +188,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Arc::new(ProjectionHandler::new(pool.clone(), bookings::Bookings)),
         BOOKINGS.consumer,
         BOOKINGS.aggregate_types,
+    );
+    spawn(
+        Arc::new(ProjectionHandler::new(pool.clone(), sales::Sales)),
+        SALES.consumer,
+        SALES.aggregate_types,
     );
     // One failing consumer stops the process (and so the others, cleanly), so a supervisor
     // restarts it rather than leaving a read model silently behind.

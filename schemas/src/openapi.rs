@@ -273,6 +273,28 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            success: (200, Some("SalesReport")),
+            errors: &[400, 401, 403, 404],
+            read_model: true,
+            ..route(
+                "get",
+                "/api/events/{event_id}/sales",
+                "Sales figures of an event (owner, admin)",
+                "events",
+            )
+        },
+        Route {
+            success: (200, Some("SalesTimeseries")),
+            errors: &[400, 401, 403, 404],
+            read_model: true,
+            ..route(
+                "get",
+                "/api/events/{event_id}/sales/timeseries",
+                "Tickets and revenue per minute (owner, admin)",
+                "events",
+            )
+        },
+        Route {
             success: (201, Some("QueuePlace")),
             errors: &[400, 401, 404, 422, 429],
             ..route(

@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use domain::show::{Show, ShowStatus};
-use domain::user::Role;
 use uuid::Uuid;
 use waiting_room::RoomSettings;
 
+use super::event_access::{owned_show, visible_show};
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path};
@@ -56,13 +56,7 @@ pub async fn stats(
     caller: Caller,
     Path(event_id): Path<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require_organizer()?;
-    let show = visible_show(&state, &caller, event_id).await?;
-    if show.organizer_id != Some(caller.user_id) && !caller.has(Role::Admin) {
-        return Err(ApiError::Forbidden(
-            "only the event's organizer sees its waiting room".into(),
-        ));
-    }
+    let show = owned_show(&state, &caller, event_id).await?;
     let settings = show
         .queue
         .as_ref()
@@ -81,22 +75,6 @@ pub async fn stats(
             admitted_last_minute: 0,
         });
     Ok(Json(stats))
-}
-
-/// The event from the write side; a draft is visible to its organizer and admins only.
-async fn visible_show(state: &AppState, caller: &Caller, event_id: Uuid) -> Result<Show, ApiError> {
-    let (show, _) = state
-        .shows
-        .current(&event_id.to_string())
-        .await
-        .map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
-    let private = show.status == ShowStatus::Draft
-        && show.organizer_id != Some(caller.user_id)
-        && !caller.has(Role::Admin);
-    if !show.exists() || private {
-        return Err(ApiError::NotFound("no such event".into()));
-    }
-    Ok(show)
 }
 
 /// The queue settings of a published, queue-enabled event whose sales have not closed.

@@ -13,6 +13,7 @@ mod purchase;
 mod purchase_load;
 mod realtime;
 mod relay_loss;
+mod replay;
 mod store;
 mod support;
 mod waiting_room;

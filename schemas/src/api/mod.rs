@@ -5,4 +5,5 @@ pub mod bookings;
 pub mod events;
 pub mod problem;
 pub mod queue;
+pub mod sales;
 pub mod users;

@@ -20,6 +20,7 @@ use crate::api::events::{
 };
 use crate::api::problem::Problem;
 use crate::api::queue::{QueuePlace, QueueStats};
+use crate::api::sales::{SalesReport, SalesTimeseries};
 use crate::api::users::{
     AddressRequest, AddressResponse, GrantRoleRequest, LoginRequest, Profile, RegisterRequest,
     RegisterResponse, RolesResponse, TokenResponse, UpdateProfileRequest,
@@ -71,6 +72,9 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         // Virtual waiting room.
         response::<QueuePlace>(),
         response::<QueueStats>(),
+        // Sales analytics.
+        response::<SalesReport>(),
+        response::<SalesTimeseries>(),
         // Errors.
         response::<Problem>(),
     ]
