@@ -44,6 +44,7 @@ pub fn app(state: AppState) -> Router {
             "/api/admin/users/{user_id}/roles",
             post(routes::admin::grant_role),
         )
+        .route("/api/admin/projections", get(routes::admin::projections))
         .route(
             "/api/users/profile",
             get(routes::users::get_profile).put(routes::users::update_profile),

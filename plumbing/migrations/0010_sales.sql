@@ -11,8 +11,9 @@ CREATE TABLE sales_section_tier
     PRIMARY KEY (event_id, section_id)
 );
 
--- One row per booking with its lines per tier, its status and when it was confirmed or
--- refunded: the sales figures and the per-minute series are sums over these rows.
+-- One row per booking with its places per section (tiers are joined in when read: the show
+-- and booking streams are not ordered with each other), its status and when it was
+-- confirmed or refunded: the sales figures and the per-minute series are sums over these.
 CREATE TABLE sales_booking
 (
     booking_id      uuid        PRIMARY KEY,
@@ -21,7 +22,7 @@ CREATE TABLE sales_booking
     places          integer     NOT NULL,
     total_minor     bigint      NOT NULL,
     currency        text        NOT NULL,
-    -- [{"tier_id", "places", "amount_minor"}]
+    -- [{"section_id", "places"}]
     lines           jsonb       NOT NULL,
     hold_expires_at timestamptz NOT NULL,
     placed_at       timestamptz NOT NULL,

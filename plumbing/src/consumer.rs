@@ -9,6 +9,7 @@
 //! Non-guarantee: exactly-once delivery; handlers dedupe (see `projection`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -82,6 +83,9 @@ pub struct ConsumerSettings {
     pub max_attempts: usize,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Where to record the consumer's health (`consumer_health`); metrics are exported
+    /// either way.
+    pub health: Option<sqlx::PgPool>,
 }
 
 impl ConsumerSettings {
@@ -95,6 +99,7 @@ impl ConsumerSettings {
             max_attempts: 8,
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(10),
+            health: None,
         }
     }
 
@@ -114,17 +119,32 @@ pub async fn run(
     topics.push(dead_letter_topic.clone());
     settings.kafka.ensure_topics(&topics).await?;
 
-    let consumer: StreamConsumer = settings
-        .kafka
-        .consumer_config(&settings.group_id)
-        .create()
-        .context("cannot create Kafka consumer")?;
+    let consumer: Arc<StreamConsumer> = Arc::new(
+        settings
+            .kafka
+            .consumer_config(&settings.group_id)
+            .create()
+            .context("cannot create Kafka consumer")?,
+    );
     let subscribed: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&subscribed)
         .context("cannot subscribe to topics")?;
+    let applied_position = Arc::new(AtomicI64::new(0));
+    tokio::spawn(
+        crate::health::Reporter {
+            consumer: consumer.clone(),
+            name: settings.name.clone(),
+            group_id: settings.group_id.clone(),
+            dead_letter_topic: dead_letter_topic.clone(),
+            applied_position: applied_position.clone(),
+            pool: settings.health.clone(),
+        }
+        .run(shutdown.clone()),
+    );
     let runtime = Runtime {
         producer: settings.kafka.producer()?,
+        applied_position,
         dead_letter_topic,
         settings,
         handler,
@@ -176,6 +196,8 @@ enum Processed {
 
 struct Runtime {
     settings: ConsumerSettings,
+    /// The highest global position applied (for the health report).
+    applied_position: Arc<AtomicI64>,
     handler: Arc<dyn Handler>,
     producer: FutureProducer,
     dead_letter_topic: String,
@@ -242,8 +264,9 @@ impl Runtime {
                     tracing::Span::current()
                         .record("event_type", envelope.event_type.as_str())
                         .record("aggregate_id", envelope.aggregate_id.as_str());
+                    let position = envelope.global_position;
                     let mut attempts = self.attempts(&envelope);
-                    tokio::select! {
+                    let result = tokio::select! {
                         result = &mut attempts => result,
                         _ = self.shutdown.cancelled() => {
                             // Let the message in flight finish (or fail) within a grace
@@ -253,7 +276,11 @@ impl Runtime {
                                 Err(_) => return Processed::Interrupted,
                             }
                         }
+                    };
+                    if result.is_ok() {
+                        self.applied_position.fetch_max(position, Ordering::Relaxed);
                     }
+                    result
                 }
             };
             match outcome {

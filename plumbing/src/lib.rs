@@ -5,6 +5,7 @@
 pub mod consumer;
 pub mod db;
 pub mod feed;
+pub mod health;
 pub mod jwt;
 pub mod kafka;
 pub mod ops;

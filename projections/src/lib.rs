@@ -160,7 +160,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let mut consumers = tokio::task::JoinSet::new();
     let mut spawn = |projection: Arc<dyn Handler>, name: &str, types: &[&str]| {
-        let settings = ConsumerSettings::new(kafka.clone(), name, topics(types));
+        let mut settings = ConsumerSettings::new(kafka.clone(), name, topics(types));
+        settings.health = Some(pool.clone());
         consumers.spawn(consumer::run(settings, projection, shutdown.clone()));
     };
     spawn(

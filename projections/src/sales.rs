@@ -1,6 +1,8 @@
 //! `sales_section_tier` and `sales_booking`: what each event sold, by tier and by minute.
-//! A booking's lines are priced when it is placed, from the tiers its sections had then
-//! (pricing is frozen once the event is published, before any booking).
+//! A booking keeps its places per section; tiers are joined in at query time. Pricing them
+//! here would depend on the show stream having been applied first, and the show and booking
+//! topics are not ordered with each other (pricing is frozen once the event is published,
+//! so the join gives the prices the booking was made at).
 
 use std::collections::BTreeMap;
 
@@ -113,28 +115,9 @@ async fn apply_booking(
             for ga in &general_admission {
                 *places.entry(ga.section_id.clone()).or_default() += i64::from(ga.quantity);
             }
-            let tiers: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT section_id, tier_id, price_minor FROM sales_section_tier
-                 WHERE event_id = $1",
-            )
-            .bind(show_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut lines: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-            for (section, count) in &places {
-                let (tier, price) = tiers
-                    .iter()
-                    .find(|(s, _, _)| s == section)
-                    .map_or(("unpriced".to_owned(), 0), |(_, t, p)| (t.clone(), *p));
-                let line = lines.entry(tier).or_default();
-                line.0 += count;
-                line.1 += count * price;
-            }
-            let lines: Vec<_> = lines
-                .into_iter()
-                .map(|(tier_id, (places, amount))| {
-                    json!({"tier_id": tier_id, "places": places, "amount_minor": amount})
-                })
+            let lines: Vec<_> = places
+                .iter()
+                .map(|(section, places)| json!({"section_id": section, "places": places}))
                 .collect();
             sqlx::query(
                 "INSERT INTO sales_booking (booking_id, event_id, status, places, total_minor,

@@ -88,6 +88,16 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            success: (200, Some("ProjectionsHealth")),
+            errors: &[401, 403],
+            ..route(
+                "get",
+                "/api/admin/projections",
+                "Each read model's applied position, lag and dead letters (admin)",
+                "users",
+            )
+        },
+        Route {
             success: (200, Some("Profile")),
             errors: &[400, 401, 404],
             read_model: true,

@@ -42,3 +42,6 @@ pub const SALES: ReadModelName = ReadModelName {
     aggregate_types: &["show", "booking"],
     tables: &["sales_section_tier", "sales_booking"],
 };
+
+/// Every read model, in the order operators see them.
+pub const ALL: [ReadModelName; 5] = [USER_PROFILES, CATALOG, AVAILABILITY, BOOKINGS, SALES];

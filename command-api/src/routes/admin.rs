@@ -1,7 +1,10 @@
-//! `POST /api/admin/users/{user_id}/roles`: admins grant roles; the next login carries them.
+//! Admin endpoints: `POST /api/admin/users/{user_id}/roles` (the next login carries the
+//! role) and `GET /api/admin/projections` (read-model health).
 
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use domain::user::{Role, UserCommand, UserError};
+use schemas::api::ops::{ProjectionHealth, ProjectionsHealth};
 use schemas::api::users::{GrantRoleRequest, RolesResponse};
 use uuid::Uuid;
 
@@ -44,4 +47,41 @@ pub async fn grant_role(
             roles: executed.state.roles.iter().copied().collect(),
         }),
     ))
+}
+
+/// `GET /api/admin/projections`: each read model's consumer as it last reported itself
+/// (see `plumbing::health`).
+pub async fn projections(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ProjectionsHealth>, ApiError> {
+    caller.require(Role::Admin)?;
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+        .fetch_one(&state.pool)
+        .await?;
+    let rows: Vec<(String, i64, i64, i64, DateTime<Utc>, bool)> = sqlx::query_as(
+        "SELECT consumer, applied_position, lag_messages, dead_lettered, reported_at,
+                reported_at > now() - interval '30 seconds'
+           FROM consumer_health",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let projections = schemas::read_models::ALL
+        .iter()
+        .map(|model| {
+            let row = rows.iter().find(|r| r.0 == model.consumer);
+            ProjectionHealth {
+                name: model.consumer.to_owned(),
+                applied_position: row.map_or(0, |r| r.1),
+                lag_messages: row.map_or(0, |r| r.2),
+                dead_lettered: row.map_or(0, |r| r.3),
+                reported_at: row.map(|r| r.4),
+                healthy: row.is_some_and(|r| r.5 && r.3 == 0),
+            }
+        })
+        .collect();
+    Ok(Json(ProjectionsHealth {
+        head_position: head,
+        projections,
+    }))
 }

@@ -65,10 +65,13 @@ pub async fn report(
     .fetch_one(&state.pool)
     .await?;
     let tiers: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT line->>'tier_id', sum((line->>'places')::bigint)::bigint,
-                sum((line->>'amount_minor')::bigint)::bigint
-           FROM sales_booking, jsonb_array_elements(lines) AS line
-          WHERE event_id = $1 AND status = 'confirmed'
+        "SELECT t.tier_id, sum((line->>'places')::bigint)::bigint,
+                sum((line->>'places')::bigint * t.price_minor)::bigint
+           FROM sales_booking b
+          CROSS JOIN LATERAL jsonb_array_elements(b.lines) AS line
+           JOIN sales_section_tier t
+             ON t.event_id = b.event_id AND t.section_id = line->>'section_id'
+          WHERE b.event_id = $1 AND b.status = 'confirmed'
           GROUP BY 1 ORDER BY 1",
     )
     .bind(event_id)

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod catalog;
+mod consistency;
 mod contention;
 mod contract;
 mod contracts_kafka;

@@ -18,6 +18,7 @@ use crate::api::events::{
     EventListQuery, EventPage, EventStatusResponse, LayoutRequest, LayoutResponse, PricingRequest,
     PricingResponse, PublishRequest,
 };
+use crate::api::ops::ProjectionsHealth;
 use crate::api::problem::Problem;
 use crate::api::queue::{QueuePlace, QueueStats};
 use crate::api::sales::{SalesReport, SalesTimeseries};
@@ -75,6 +76,8 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         // Sales analytics.
         response::<SalesReport>(),
         response::<SalesTimeseries>(),
+        // Operations.
+        response::<ProjectionsHealth>(),
         // Errors.
         response::<Problem>(),
     ]
