@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod http;
+pub mod invoice_pdf;
 pub mod passwords;
 pub mod relay;
 pub mod routes;
@@ -45,6 +46,9 @@ pub fn app(state: AppState) -> Router {
             post(routes::admin::grant_role),
         )
         .route("/api/admin/projections", get(routes::admin::projections))
+        .route("/api/invoices", get(routes::invoices::list))
+        .route("/api/invoices/{invoice_id}", get(routes::invoices::get))
+        .route("/api/invoices/{invoice_id}/pdf", get(routes::invoices::pdf))
         .route(
             "/api/users/profile",
             get(routes::users::get_profile).put(routes::users::update_profile),

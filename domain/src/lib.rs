@@ -6,6 +6,7 @@
 
 pub mod booking;
 pub mod inventory;
+pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod rules;

@@ -6,6 +6,7 @@ pub mod availability;
 pub mod bookings;
 pub mod catalog;
 mod ids;
+pub mod invoices;
 pub mod replay;
 pub mod sales;
 pub mod user_profiles;
@@ -19,7 +20,7 @@ use plumbing::consumer::{self, ConsumerSettings};
 use plumbing::ops::{self, OpsState};
 use plumbing::projection::ProjectionHandler;
 use plumbing::settings::Infra;
-use schemas::read_models::{AVAILABILITY, BOOKINGS, CATALOG, SALES, USER_PROFILES};
+use schemas::read_models::{AVAILABILITY, BOOKINGS, CATALOG, INVOICES, SALES, USER_PROFILES};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -48,7 +49,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// A read model (`user-profiles`, `catalog`, `availability`, `bookings`, `sales`) or `all`.
+    /// A read model (`user-profiles`, `catalog`, `availability`, `bookings`, `sales`, `invoices`) or `all`.
     pub model: String,
     /// Events per transaction: a transaction holds back the relay's horizon while it
     /// runs, so batches stay small.
@@ -66,6 +67,7 @@ pub fn models() -> Vec<replay::Model> {
         entry(AVAILABILITY, Box::new(availability::Availability)),
         entry(BOOKINGS, Box::new(bookings::Bookings)),
         entry(SALES, Box::new(sales::Sales)),
+        entry(INVOICES, Box::new(invoices::Invoices)),
     ]
 }
 
@@ -194,6 +196,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Arc::new(ProjectionHandler::new(pool.clone(), sales::Sales)),
         SALES.consumer,
         SALES.aggregate_types,
+    );
+    spawn(
+        Arc::new(ProjectionHandler::new(pool.clone(), invoices::Invoices)),
+        INVOICES.consumer,
+        INVOICES.aggregate_types,
     );
     // One failing consumer stops the process (and so the others, cleanly), so a supervisor
     // restarts it rather than leaving a read model silently behind.

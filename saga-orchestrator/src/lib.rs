@@ -6,6 +6,7 @@
 //! `simulator` the local payment provider behind it (the `payment-sim` binary).
 
 pub mod decide;
+pub mod invoicing;
 pub mod provider;
 pub mod reactions;
 pub mod simulator;
@@ -90,15 +91,47 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .iter()
         .map(|t| schemas::topics::topic_for(&kafka.topic_prefix, t))
         .collect();
+    let invoicing = Arc::new(invoicing::Invoicing {
+        bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
+        shows: Arc::new(
+            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+        ),
+        ledgers: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
+    });
+    // A failing consumer stops the process (and so the other one), so a supervisor restarts
+    // it rather than leaving invoices or the saga silently behind.
+    let stop_on_error = |shutdown: tokio_util::sync::CancellationToken| {
+        move |result: anyhow::Result<()>| {
+            if result.is_err() {
+                shutdown.cancel();
+            }
+            result
+        }
+    };
+    let invoicing_task = tokio::spawn({
+        let settings = ConsumerSettings::new(
+            kafka.clone(),
+            invoicing::CONSUMER,
+            vec![schemas::topics::topic_for(&kafka.topic_prefix, "booking")],
+        );
+        let stop = stop_on_error(shutdown.clone());
+        let shutdown = shutdown.clone();
+        async move { stop(consumer::run(settings, invoicing, shutdown).await) }
+    });
     let reactions = Arc::new(reactions::Reactions { pool, payments });
-    let consumed = consumer::run(
-        ConsumerSettings::new(kafka, reactions::CONSUMER, topics),
-        reactions,
-        shutdown.clone(),
-    )
-    .await;
+    let consumed = stop_on_error(shutdown.clone())(
+        consumer::run(
+            ConsumerSettings::new(kafka, reactions::CONSUMER, topics),
+            reactions,
+            shutdown.clone(),
+        )
+        .await,
+    );
     shutdown.cancel();
     let _ = worker_task.await;
+    if let Ok(Err(err)) = invoicing_task.await {
+        tracing::error!(error = format!("{err:#}"), "invoicing stopped");
+    }
     let _ = ops_task.await;
     consumed
 }

@@ -4,6 +4,7 @@
 
 use domain::booking::BookingEvent;
 use domain::inventory::InventoryEvent;
+use domain::ledger::LedgerEvent;
 use domain::payment::PaymentEvent;
 use domain::show::ShowEvent;
 use domain::user::UserEvent;
@@ -24,6 +25,7 @@ pub enum DecodedEvent {
     Inventory(InventoryEvent),
     Booking(BookingEvent),
     Payment(PaymentEvent),
+    Ledger(LedgerEvent),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,7 @@ pub fn decode(envelope: &Envelope) -> Result<DecodedEvent, DecodeError> {
         "inventory" => decode_as(envelope).map(DecodedEvent::Inventory),
         "booking" => decode_as(envelope).map(DecodedEvent::Booking),
         "payment" => decode_as(envelope).map(DecodedEvent::Payment),
+        "ledger" => decode_as(envelope).map(DecodedEvent::Ledger),
         other => Err(DecodeError::UnknownAggregate(other.to_owned())),
     }
 }

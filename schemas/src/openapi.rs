@@ -14,6 +14,9 @@ use serde_json::{Map, Value, json};
 
 use crate::export::http_bodies;
 
+/// The success "body" of an operation that answers a PDF document.
+const PDF: &str = "pdf";
+
 /// One operation of the API.
 struct Route {
     method: &'static str,
@@ -381,6 +384,39 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            success: (200, Some("[InvoiceSummary]")),
+            errors: &[401],
+            read_model: true,
+            ..route(
+                "get",
+                "/api/invoices",
+                "The caller's invoices and credit notes, newest first",
+                "bookings",
+            )
+        },
+        Route {
+            success: (200, Some("InvoiceDocument")),
+            errors: &[400, 401, 404],
+            read_model: true,
+            ..route(
+                "get",
+                "/api/invoices/{invoice_id}",
+                "One of the caller's invoices or credit notes, with its lines",
+                "bookings",
+            )
+        },
+        Route {
+            success: (200, Some(PDF)),
+            errors: &[400, 401, 404],
+            read_model: true,
+            ..route(
+                "get",
+                "/api/invoices/{invoice_id}/pdf",
+                "The invoice or credit note as a PDF",
+                "bookings",
+            )
+        },
+        Route {
             success: (200, Some("[TicketView]")),
             errors: &[400, 401],
             read_model: true,
@@ -525,8 +561,15 @@ fn operation(route: &Route, bodies: &BTreeMap<String, Value>) -> Value {
     }
     let mut responses = Map::new();
     let mut success = json!({"description": "Success"});
-    if let Some(body) = route.success.1 {
-        success["content"] = json!({"application/json": {"schema": body_schema(body)}});
+    match route.success.1 {
+        Some(PDF) => {
+            success["content"] = json!({"application/pdf":
+                {"schema": {"type": "string", "contentMediaType": "application/pdf"}}});
+        }
+        Some(body) => {
+            success["content"] = json!({"application/json": {"schema": body_schema(body)}});
+        }
+        None => {}
     }
     let mut headers = Map::new();
     if route.command {

@@ -43,5 +43,19 @@ pub const SALES: ReadModelName = ReadModelName {
     tables: &["sales_section_tier", "sales_booking"],
 };
 
+/// `invoice_view`: invoices and credit notes, from the organizers' ledgers.
+pub const INVOICES: ReadModelName = ReadModelName {
+    consumer: "invoices",
+    aggregate_types: &["ledger"],
+    tables: &["invoice_view"],
+};
+
 /// Every read model, in the order operators see them.
-pub const ALL: [ReadModelName; 5] = [USER_PROFILES, CATALOG, AVAILABILITY, BOOKINGS, SALES];
+pub const ALL: [ReadModelName; 6] = [
+    USER_PROFILES,
+    CATALOG,
+    AVAILABILITY,
+    BOOKINGS,
+    SALES,
+    INVOICES,
+];

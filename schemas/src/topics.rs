@@ -8,6 +8,7 @@ pub const AGGREGATE_TOPICS: &[(&str, u32)] = &[
     ("inventory", 1),
     ("booking", 1),
     ("payment", 1),
+    ("ledger", 1),
 ];
 
 pub fn topic_for(prefix: &str, aggregate_type: &str) -> String {

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::DomainEvent;
 use domain::booking::{BookingEvent, GeneralAdmission};
 use domain::inventory::InventoryEvent;
+use domain::ledger::{DocumentKind, InvoiceLine, LedgerEvent, document_id};
 use domain::money::Money;
 use domain::payment::PaymentEvent;
 use domain::show::{Row, Section, ShowEvent};
@@ -135,6 +136,27 @@ fn samples() -> Vec<Value> {
                 amount: Money::new(13_500, "EUR"),
                 token: "tok_visa".into(),
                 requested_at: at(9),
+            },
+        ),
+        publish(
+            "ledger",
+            &id(6).to_string(),
+            &LedgerEvent::DocumentIssued {
+                invoice_id: document_id(booking, DocumentKind::Invoice),
+                kind: DocumentKind::Invoice,
+                number: 1,
+                booking_id: booking,
+                event_id: show,
+                buyer_id: id(1),
+                lines: vec![InvoiceLine {
+                    tier_id: "std".into(),
+                    description: "Standard - Hamlet".into(),
+                    quantity: 3,
+                    unit_price: Money::new(4_500, "EUR"),
+                    amount: Money::new(13_500, "EUR"),
+                }],
+                total: Money::new(13_500, "EUR"),
+                issued_at: at(11),
             },
         ),
     ]

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod docs;
 pub mod event_access;
 pub mod events;
+pub mod invoices;
 pub mod payments;
 pub mod queue;
 pub mod sales;

@@ -163,7 +163,8 @@ async fn projection_health_is_reported_to_admins_and_in_metrics() {
             "catalog",
             "availability",
             "bookings",
-            "sales"
+            "sales",
+            "invoices"
         ]
     );
     assert!(health["head_position"].as_i64().expect("head") > 0);

@@ -94,9 +94,11 @@ fn operations(document: &Value) -> Vec<Operation> {
                         .flatten()
                         .map(|(m, _)| m.clone())
                         .collect();
+                    // JSON bodies are validated; others (a PDF) only need their media type.
                     let schemas: Vec<&Value> = content
                         .into_iter()
                         .flatten()
+                        .filter(|(m, _)| m.ends_with("json"))
                         .filter_map(|(_, media)| media.get("schema"))
                         .collect();
                     let validator = match schemas.as_slice() {

@@ -9,6 +9,7 @@ mod contract;
 mod contracts_kafka;
 mod fuzz;
 mod http_flow;
+mod invoices;
 mod loadgen;
 mod purchase;
 mod purchase_load;

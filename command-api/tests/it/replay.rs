@@ -328,7 +328,7 @@ async fn a_mixed_workload_verifies_clean_and_a_damaged_model_is_caught_and_repla
 
     let (clean, out) = projections_cli(&stack, &["verify", "all"]).await;
     assert!(clean, "every model verifies clean: {out}");
-    assert_eq!(out.matches("no difference").count(), 5, "{out}");
+    assert_eq!(out.matches("no difference").count(), 6, "{out}");
 
     // Damage the bookings model: verify must notice.
     sqlx::query("DELETE FROM ticket_view WHERE ctid IN (SELECT ctid FROM ticket_view LIMIT 7)")

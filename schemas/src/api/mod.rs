@@ -3,6 +3,7 @@
 
 pub mod bookings;
 pub mod events;
+pub mod invoices;
 pub mod ops;
 pub mod problem;
 pub mod queue;

@@ -5,6 +5,7 @@
 
 use domain::booking::BookingEvent;
 use domain::inventory::InventoryEvent;
+use domain::ledger::LedgerEvent;
 use domain::payment::PaymentEvent;
 use domain::show::ShowEvent;
 use domain::user::UserEvent;
@@ -45,6 +46,7 @@ pub fn event_schemas() -> Result<Vec<EventSchema>, ExportError> {
             "inventory" => schema_for::<InventoryEvent>(Contract::Read),
             "booking" => schema_for::<BookingEvent>(Contract::Read),
             "payment" => schema_for::<PaymentEvent>(Contract::Read),
+            "ledger" => schema_for::<LedgerEvent>(Contract::Read),
             other => return Err(ExportError::UnknownAggregate(other.to_owned())),
         };
         all.extend(split(aggregate_type, &tagged)?);

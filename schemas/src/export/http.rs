@@ -18,6 +18,7 @@ use crate::api::events::{
     EventListQuery, EventPage, EventStatusResponse, LayoutRequest, LayoutResponse, PricingRequest,
     PricingResponse, PublishRequest,
 };
+use crate::api::invoices::{InvoiceDocument, InvoiceSummary};
 use crate::api::ops::ProjectionsHealth;
 use crate::api::problem::Problem;
 use crate::api::queue::{QueuePlace, QueueStats};
@@ -70,6 +71,9 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         request::<CheckInRequest>(),
         response::<CheckInResponse>(),
         request::<WebhookNotification>(),
+        // Invoices.
+        response::<InvoiceSummary>(),
+        response::<InvoiceDocument>(),
         // Virtual waiting room.
         response::<QueuePlace>(),
         response::<QueueStats>(),
