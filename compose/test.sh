@@ -78,15 +78,5 @@ export SMTP_SINK_PYTHON
 export SCHEMATHESIS="$(dirname "$SMTP_SINK_PYTHON")/st"
 
 log "running the tests"
-if [[ $# -gt 0 ]]; then
-    cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"
-else
-    # The relay-loss test kills relays while 8 writers hold transactions open and waits for
-    # every event with a deadline; it runs on its own afterwards so that the rest of the
-    # suite (several full stacks at once on two cores) cannot starve it past that deadline.
-    cargo test --workspace --locked -- --nocapture --skip relay_loss 2>&1 |
-        tee "$RUN_DIR/test-output.log"
-    cargo test -p command-api --test it --locked relay_loss -- --nocapture 2>&1 |
-        tee -a "$RUN_DIR/test-output.log"
-fi
+cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"
 log "test suite finished in $(($(now_s) - begin))s"

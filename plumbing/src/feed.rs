@@ -80,6 +80,9 @@ pub async fn next_batch_of(
         sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
             .fetch_one(&mut *conn)
             .await?;
+    // `ORDER BY` names the table's columns: the output column `transaction_id` is text, and
+    // text order puts xid 100002 before 99991 — sorting by it once skipped events whenever
+    // a batch straddled a power of ten of the transaction counter.
     sqlx::query_as(
         "SELECT transaction_id::text AS transaction_id, global_position, aggregate_type,
                 aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at
@@ -87,7 +90,7 @@ pub async fn next_batch_of(
           WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
             AND transaction_id < $4::text::xid8
             AND ($5::text[] IS NULL OR aggregate_type = ANY($5))
-          ORDER BY transaction_id, global_position
+          ORDER BY events.transaction_id, events.global_position
           LIMIT $3",
     )
     .bind(&after.transaction_id)
