@@ -8,8 +8,15 @@
 //! caught up with events written elsewhere (one indexed query returning usually nothing),
 //! and a conflict with another process (the sequence's primary key) drops the cache and
 //! retries with jittered backoff.
+//!
+//! Group commit: commands that queue up on one aggregate while its lock is held are decided
+//! together by whoever takes the lock next — each against the state the ones before it left,
+//! in arrival order — and everything they decided is appended in one transaction. A hot
+//! section with hundreds of holds waiting commits once per batch instead of once per hold,
+//! and a refusal (seat taken) costs no commit at all. Each caller still gets its own answer:
+//! its events, its version, or its own rejection; a conflict re-decides the whole batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +30,7 @@ use dashmap::DashMap;
 use postgres_es::PostgresEventRepository;
 use rand::Rng;
 use sqlx::PgPool;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 use crate::position::{Position, PositionEntry};
 
@@ -85,7 +92,42 @@ impl<A: Default> Loaded<A> {
     }
 }
 
-type Slot<A> = Arc<Mutex<Option<Loaded<A>>>>;
+/// A command waiting for its aggregate's lock, with where to send its answer.
+struct Pending<A: Aggregate> {
+    command: A::Command,
+    metadata: HashMap<String, String>,
+    reply: oneshot::Sender<Result<Executed<A>, ExecuteError<A::Error>>>,
+}
+
+/// One aggregate's cached state (behind the lock commands take turns on) and the commands
+/// waiting for it.
+struct SlotInner<A: Aggregate> {
+    state: Mutex<Option<Loaded<A>>>,
+    pending: std::sync::Mutex<VecDeque<Pending<A>>>,
+}
+
+type Slot<A> = Arc<SlotInner<A>>;
+
+/// Commands decided and appended together at most.
+const MAX_BATCH: usize = 128;
+
+/// What one command of a batch came to.
+enum Outcome<A: Aggregate> {
+    Rejected(A::Error),
+    Accepted {
+        events: Vec<A::Event>,
+        version: u64,
+        state: A,
+    },
+}
+
+/// The same store failure for every caller of a batch (the error itself is not `Clone`).
+fn replicate(err: &PersistenceError) -> PersistenceError {
+    match err {
+        PersistenceError::OptimisticLockError => PersistenceError::OptimisticLockError,
+        other => PersistenceError::UnknownError(Box::new(std::io::Error::other(other.to_string()))),
+    }
+}
 
 pub struct AggregateStore<A: Aggregate> {
     repo: PostgresEventRepository,
@@ -137,13 +179,14 @@ where
     /// that may share the per-aggregate queue with commands.
     pub async fn current(&self, aggregate_id: &str) -> Result<(A, u64), PersistenceError> {
         let slot = self.slot(aggregate_id);
-        let mut guard = slot.lock().await;
+        let mut guard = slot.state.lock().await;
         let loaded = guard.get_or_insert_with(Loaded::empty);
         self.catch_up(aggregate_id, loaded).await?;
         Ok((loaded.aggregate.clone(), loaded.version as u64))
     }
 
-    /// Runs `command` against the aggregate and appends what it decides.
+    /// Runs `command` against the aggregate and appends what it decides (possibly in one
+    /// transaction with other commands that queued up on the same aggregate meanwhile).
     pub async fn execute(
         &self,
         aggregate_id: &str,
@@ -151,83 +194,162 @@ where
         metadata: &HashMap<String, String>,
     ) -> Result<Executed<A>, ExecuteError<A::Error>> {
         let slot = self.slot(aggregate_id);
-        let mut guard = slot.lock().await;
+        let (reply, mut answer) = oneshot::channel();
+        slot.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Pending {
+                command,
+                metadata: metadata.clone(),
+                reply,
+            });
+        loop {
+            {
+                let mut guard = slot.state.lock().await;
+                let batch: Vec<Pending<A>> = {
+                    let mut pending = slot.pending.lock().unwrap_or_else(|p| p.into_inner());
+                    let take = pending.len().min(MAX_BATCH);
+                    pending.drain(..take).collect()
+                };
+                if !batch.is_empty() {
+                    self.run_batch(aggregate_id, &mut guard, batch).await;
+                }
+            }
+            // Whoever took this command into a batch answered it before letting the lock
+            // go; otherwise it is still queued and the next turn takes it.
+            match answer.try_recv() {
+                Ok(result) => {
+                    self.evict_idle();
+                    return result;
+                }
+                Err(oneshot::error::TryRecvError::Empty) => {}
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    return Err(ExecuteError::Store(PersistenceError::UnknownError(
+                        Box::new(std::io::Error::other(
+                            "the batch holding this command was abandoned",
+                        )),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Decides every command of `batch` in order and appends all their events at once;
+    /// answers each caller.
+    async fn run_batch(
+        &self,
+        aggregate_id: &str,
+        guard: &mut Option<Loaded<A>>,
+        batch: Vec<Pending<A>>,
+    ) {
+        metrics::histogram!("aggregate_batch_commands", "aggregate" => A::TYPE)
+            .record(batch.len() as f64);
+        let fail_all = |batch: Vec<Pending<A>>, err: &dyn Fn() -> ExecuteError<A::Error>| {
+            for pending in batch {
+                let _ = pending.reply.send(Err(err()));
+            }
+        };
         let mut attempt = 0;
         loop {
             let loaded = guard.get_or_insert_with(Loaded::empty);
-            self.catch_up(aggregate_id, loaded)
-                .await
-                .map_err(ExecuteError::Store)?;
-
-            let mut next = loaded.aggregate.clone();
-            let sink = EventSink::default();
-            if let Err(err) = next.handle(command.clone(), &self.services, &sink).await {
-                return Err(ExecuteError::Rejected(err));
+            if let Err(err) = self.catch_up(aggregate_id, loaded).await {
+                *guard = None;
+                return fail_all(batch, &|| ExecuteError::Store(replicate(&err)));
             }
-            let events = sink.collect().await;
-            if events.is_empty() {
-                return Ok(Executed {
-                    aggregate_id: aggregate_id.to_owned(),
+            let mut next = loaded.aggregate.clone();
+            let mut version = loaded.version;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            let mut serialized = Vec::new();
+            for pending in &batch {
+                let mut candidate = next.clone();
+                let sink = EventSink::default();
+                if let Err(err) = candidate
+                    .handle(pending.command.clone(), &self.services, &sink)
+                    .await
+                {
+                    outcomes.push(Outcome::<A>::Rejected(err));
+                    continue;
+                }
+                let events = sink.collect().await;
+                match serialize::<A>(aggregate_id, version, &events, &pending.metadata) {
+                    Ok(rows) => serialized.extend(rows),
+                    Err(err) => {
+                        return fail_all(batch, &|| ExecuteError::Store(replicate(&err)));
+                    }
+                }
+                version += events.len();
+                next = candidate;
+                outcomes.push(Outcome::Accepted {
                     events,
-                    version: loaded.version as u64,
-                    state: next,
+                    version: version as u64,
+                    state: next.clone(),
                 });
             }
-
-            let serialized = serialize::<A>(aggregate_id, loaded.version, &events, metadata)
-                .map_err(ExecuteError::Store)?;
-            let new_version = loaded.version + events.len();
-            let snapshot = self.snapshot_due(loaded, new_version);
-            let snapshot_update = match &snapshot {
-                Some(number) => Some((
-                    aggregate_id.to_owned(),
-                    serde_json::to_value(&next)
-                        .map_err(|e| ExecuteError::Store(PersistenceError::from(e)))?,
-                    *number,
-                )),
-                None => None,
-            };
-            match self.repo.persist::<A>(&serialized, snapshot_update).await {
-                Ok(()) => {
-                    loaded.version = new_version;
-                    if let Some(number) = snapshot {
-                        loaded.snapshot = (number, new_version);
+            if !serialized.is_empty() {
+                let snapshot = self.snapshot_due(loaded, version);
+                let snapshot_update = match &snapshot {
+                    Some(number) => match serde_json::to_value(&next) {
+                        Ok(value) => Some((aggregate_id.to_owned(), value, *number)),
+                        Err(err) => {
+                            let err = PersistenceError::from(err);
+                            return fail_all(batch, &|| ExecuteError::Store(replicate(&err)));
+                        }
+                    },
+                    None => None,
+                };
+                match self.repo.persist::<A>(&serialized, snapshot_update).await {
+                    Ok(()) => {
+                        loaded.version = version;
+                        if let Some(number) = snapshot {
+                            loaded.snapshot = (number, version);
+                        }
+                        loaded.aggregate = next;
                     }
-                    loaded.aggregate = next.clone();
-                    let version = loaded.version as u64;
-                    drop(guard);
-                    self.evict_idle();
-                    return Ok(Executed {
+                    Err(PersistenceError::OptimisticLockError)
+                        if attempt < MAX_CONFLICT_RETRIES =>
+                    {
+                        attempt += 1;
+                        metrics::counter!("aggregate_conflicts_retried_total", "aggregate" => A::TYPE)
+                            .increment(1);
+                        // Another process appended first (or moved the snapshot): start
+                        // again from what is stored and decide the whole batch again.
+                        if self.snapshot_every.is_some() {
+                            *guard = None;
+                        }
+                        tokio::time::sleep(conflict_backoff(attempt)).await;
+                        continue;
+                    }
+                    Err(PersistenceError::OptimisticLockError) => {
+                        metrics::counter!("aggregate_conflicts_exhausted_total", "aggregate" => A::TYPE)
+                            .increment(1);
+                        *guard = None;
+                        return fail_all(batch, &|| ExecuteError::Contended);
+                    }
+                    Err(err) => {
+                        // The outcome is unknown (the commit may have happened): forget the
+                        // cached state so the next command starts from what is stored.
+                        *guard = None;
+                        return fail_all(batch, &|| ExecuteError::Store(replicate(&err)));
+                    }
+                }
+            }
+            for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                let answer = match outcome {
+                    Outcome::Rejected(err) => Err(ExecuteError::Rejected(err)),
+                    Outcome::Accepted {
+                        events,
+                        version,
+                        state,
+                    } => Ok(Executed {
                         aggregate_id: aggregate_id.to_owned(),
                         events,
                         version,
-                        state: next,
-                    });
-                }
-                Err(PersistenceError::OptimisticLockError) if attempt < MAX_CONFLICT_RETRIES => {
-                    attempt += 1;
-                    metrics::counter!("aggregate_conflicts_retried_total", "aggregate" => A::TYPE)
-                        .increment(1);
-                    // Another process appended first (or moved the snapshot): start again
-                    // from what is stored before deciding again.
-                    if self.snapshot_every.is_some() {
-                        *guard = None;
-                    }
-                    tokio::time::sleep(conflict_backoff(attempt)).await;
-                }
-                Err(PersistenceError::OptimisticLockError) => {
-                    metrics::counter!("aggregate_conflicts_exhausted_total", "aggregate" => A::TYPE)
-                        .increment(1);
-                    *guard = None;
-                    return Err(ExecuteError::Contended);
-                }
-                Err(err) => {
-                    // The outcome is unknown (the commit may have happened): forget the
-                    // cached state so the next command starts from what is stored.
-                    *guard = None;
-                    return Err(ExecuteError::Store(err));
-                }
+                        state,
+                    }),
+                };
+                let _ = pending.reply.send(answer);
             }
+            return;
         }
     }
 
@@ -237,7 +359,12 @@ where
         }
         self.slots
             .entry(aggregate_id.to_owned())
-            .or_insert_with(|| Arc::new(Mutex::new(None)))
+            .or_insert_with(|| {
+                Arc::new(SlotInner {
+                    state: Mutex::new(None),
+                    pending: std::sync::Mutex::new(VecDeque::new()),
+                })
+            })
             .clone()
     }
 

@@ -238,7 +238,9 @@ async fn median_pay_to_confirm(stack: &Stack) -> Option<f64> {
 
 #[tokio::test]
 async fn five_hundred_buyers_never_oversell_one_section() {
-    let stack = Stack::with_payments(&[("PAYMENT_TIMEOUT_SECONDS", "4")]).await;
+    // Long enough that a tok_visa payment confirms even when the whole suite loads the
+    // machine; tok_timeout bookings wait this long before they are cancelled.
+    let stack = Stack::with_payments(&[("PAYMENT_TIMEOUT_SECONDS", "12")]).await;
     let organizer = stack.organizer("org@example.com").await;
     let event = published_show(&stack, &organizer).await;
     let tokens = buyers(&stack, 500, "buyer").await;
