@@ -391,7 +391,9 @@ async fn a_replay_under_load_swaps_in_a_model_that_matches_the_store() {
     tokio::join!(load, replay, watch_relay);
     eprintln!("worst relay lag during the replay: {worst_relay_lag:?}");
     assert!(
-        worst_relay_lag < Duration::from_secs(5),
+        // A replay holding the relay back for its whole run (~20 s here) would exceed this;
+        // short batches keep it to about one batch under a loaded suite.
+        worst_relay_lag < Duration::from_secs(10),
         "the relay kept publishing during the replay (worst lag {worst_relay_lag:?})"
     );
     settled(&stack).await;
