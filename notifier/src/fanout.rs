@@ -1,8 +1,9 @@
 //! Kafka → rooms. Each notifier instance consumes every topic with a group of its own
 //! (`notifier-<instance>`, from the latest offsets), so instances scale out without a shared
 //! pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
-//! over `coalesce` (a burst of a thousand holds is a few frames, not a thousand) and carry the
-//! section counts read from the inventory itself.
+//! over `coalesce` (a burst of a thousand holds is a few frames, not a thousand), a window
+//! that widens with the room's size (see `window`), and carry the section counts read from
+//! the inventory itself.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -38,6 +39,20 @@ struct Pending {
     changes: BTreeMap<String, &'static str>,
     sections: BTreeSet<String>,
     position: i64,
+    /// When the oldest change of this batch arrived.
+    since: Option<std::time::Instant>,
+}
+
+/// Subscribers one coalescing window is sized for; a bigger room waits proportionally
+/// longer (up to `MAX_WINDOW`), so an event watched by 10,000 clients costs the server a
+/// tenth of the frames per second rather than saturating it.
+const MEMBERS_PER_WINDOW: usize = 1_000;
+const MAX_WINDOW: Duration = Duration::from_secs(1);
+
+/// How long seat changes of a room with `members` subscribers are merged before a frame.
+fn window(base: Duration, members: usize) -> Duration {
+    let factor = u32::try_from(members.div_ceil(MEMBERS_PER_WINDOW).max(1)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(MAX_WINDOW.max(base))
 }
 
 impl Fanout {
@@ -121,6 +136,7 @@ impl Fanout {
                 }
                 entry.sections.insert(section.to_owned());
                 entry.position = entry.position.max(envelope.global_position);
+                entry.since.get_or_insert_with(std::time::Instant::now);
             }
             DecodedEvent::Booking(_) => {
                 let (booking, _) = self.bookings.load(&envelope.aggregate_id).await?;
@@ -165,7 +181,20 @@ impl Fanout {
     /// Sends one `seat_status` frame per event with changes since the last flush.
     async fn flush(&self, pending: &mut HashMap<Uuid, Pending>) {
         let now = Utc::now();
-        for (show, batch) in pending.drain() {
+        let due: Vec<Uuid> = pending
+            .iter()
+            .filter(|(show, batch)| {
+                let members = self.hub.room_size(&format!("event:{show}"));
+                batch
+                    .since
+                    .is_none_or(|since| since.elapsed() >= window(self.coalesce, members))
+            })
+            .map(|(show, _)| *show)
+            .collect();
+        for show in due {
+            let Some(batch) = pending.remove(&show) else {
+                continue;
+            };
             let mut sections = Vec::new();
             for section in &batch.sections {
                 match self.inventory.current(&inventory_id(show, section)).await {
@@ -195,5 +224,19 @@ impl Fanout {
             self.hub
                 .publish(&format!("event:{show}"), frame.to_frame().into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_grows_with_the_room_and_stays_bounded() {
+        let base = Duration::from_millis(25);
+        assert_eq!(window(base, 0), base);
+        assert_eq!(window(base, 1_000), base);
+        assert_eq!(window(base, 10_000), Duration::from_millis(250));
+        assert_eq!(window(base, 1_000_000), MAX_WINDOW);
     }
 }

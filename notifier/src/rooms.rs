@@ -134,6 +134,11 @@ impl Hub {
         }
     }
 
+    /// Connections in `room`.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.lock().rooms.get(room).map_or(0, HashSet::len)
+    }
+
     /// Users with at least one connection here (members of a `user:{id}` room).
     pub fn connected_users(&self) -> Vec<uuid::Uuid> {
         self.lock()
