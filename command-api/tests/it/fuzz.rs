@@ -88,8 +88,11 @@ async fn schemathesis_finds_no_server_error_no_schema_violation_and_invalid_inpu
         EXAMPLES_PER_OPERATION,
         "--seed",
         "20261125",
+        // One worker: with two, schemathesis itself failed now and then with internal
+        // errors (an AST recursion SystemError, a KeyError in its coverage module) that had
+        // nothing to do with the API.
         "--workers",
-        "2",
+        "1",
     ])
     .await;
     eprintln!("SCHEMATHESIS (all data): {}", summary(&text));
@@ -116,8 +119,11 @@ async fn schemathesis_finds_no_server_error_no_schema_violation_and_invalid_inpu
         EXAMPLES_PER_OPERATION,
         "--seed",
         "20261125",
+        // One worker: with two, schemathesis itself failed now and then with internal
+        // errors (an AST recursion SystemError, a KeyError in its coverage module) that had
+        // nothing to do with the API.
         "--workers",
-        "2",
+        "1",
         // Reads whose only input is an optional header cannot be made invalid.
         "--suppress-health-check",
         "filter_too_much",
