@@ -9,6 +9,8 @@
 # Usage:
 #   compose/bench.sh uncontended | hot-section | mixed-onsale | fanout | queue [loadgen flags]
 #   compose/bench.sh hot-section --buyers 2000 --adjacent
+#   compose/bench.sh replay [seconds]   fills the store with an uncontended run of that many
+#                                       seconds (default 120), then times `projections replay all`
 #
 # Benchmark settings (override from the environment): cheap password hashing
 # (ARGON2_MEMORY_KIB=1024, ARGON2_ITERATIONS=1, for seeding thousands of buyers), command
@@ -52,5 +54,17 @@ JWT_SECRET="${JWT_SECRET:-$(cat "$RUN_DIR/jwt-secret")}"
 export JWT_SECRET
 NOTIFIER_PID="$(head -n1 "$(pid_file notifier)")"
 export NOTIFIER_PID
+if [[ "$scenario" == replay ]]; then
+    log "filling the store: loadgen uncontended for ${1:-120} s"
+    "$CARGO_TARGET_DIR/release/loadgen" uncontended --max-seconds "${1:-120}" --no-wait
+    # The services stop first, so the replay is measured alone (the run's holds would
+    # otherwise expire and be released by the saga meanwhile).
+    for name in command-api admitter notifier saga-orchestrator payment-sim projections relay; do
+        stop_bg "$name" 30
+    done
+    log "events in the store: $(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM events')"
+    "$CARGO_TARGET_DIR/release/projections" replay all
+    exit
+fi
 log "running loadgen $scenario $*"
 "$CARGO_TARGET_DIR/release/loadgen" "$scenario" "$@"
