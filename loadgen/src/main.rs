@@ -55,13 +55,6 @@ pub struct Target {
         hide_env_values = true
     )]
     pub admin_password: String,
-    /// The relay's operations address (for its lag gauge).
-    #[arg(
-        long,
-        env = "LOADGEN_RELAY_OPS",
-        default_value = "http://127.0.0.1:9100"
-    )]
-    pub relay_ops: String,
     /// Hold TTL the platform runs with; the "nothing held" check waits this long past the
     /// last hold (plus the payment timeout).
     #[arg(long, env = "HOLD_TTL_SECONDS", default_value_t = 600)]

@@ -26,3 +26,14 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
         .context("cannot apply database migrations")?;
     Ok(pool)
 }
+
+/// A stable 64-bit advisory-lock key for `name` in `namespace` (FNV-1a: the same in every
+/// process and build, unlike std's randomised hasher).
+pub fn advisory_key(namespace: &str, name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("ticketing-{namespace}:{name}").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}

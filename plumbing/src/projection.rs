@@ -57,13 +57,7 @@ impl<P: Projection> Handler for ProjectionHandler<P> {
 /// The advisory-lock key of a projection: shared by its live applications, exclusive for a
 /// replay's swap and a verification.
 pub fn lock_key(consumer: &str) -> i64 {
-    // FNV-1a: stable across builds and processes, unlike std's randomised hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("ticketing-projection:{consumer}").bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
+    crate::db::advisory_key("projection", consumer)
 }
 
 /// Records `envelope` as applied by `consumer` if it is the aggregate's next event. Returns

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 pub struct Bookings;
 
-fn status(s: BookingStatus) -> String {
+/// A status as the read models store it (its JSON name).
+pub(crate) fn status(s: BookingStatus) -> String {
     serde_json::to_value(s)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -53,12 +54,7 @@ impl Projection for Bookings {
         let DecodedEvent::Booking(event) = event else {
             return Ok(());
         };
-        let booking_id: Uuid = envelope.aggregate_id.parse().map_err(|_| {
-            HandleError::Poison(anyhow::anyhow!(
-                "booking id {:?} is not a UUID",
-                envelope.aggregate_id
-            ))
-        })?;
+        let booking_id = crate::ids::uuid_id("booking", envelope)?;
         match event {
             BookingEvent::BookingPlaced {
                 user_id,

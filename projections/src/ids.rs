@@ -13,10 +13,15 @@ fn poison(what: &str, envelope: &Envelope) -> HandleError {
 
 /// A show's aggregate id is its event id.
 pub fn show_id(envelope: &Envelope) -> Result<Uuid, HandleError> {
+    uuid_id("show", envelope)
+}
+
+/// An aggregate id that is a UUID (`what` names the aggregate in the error).
+pub fn uuid_id(what: &str, envelope: &Envelope) -> Result<Uuid, HandleError> {
     envelope
         .aggregate_id
         .parse()
-        .map_err(|_| poison("show", envelope))
+        .map_err(|_| poison(what, envelope))
 }
 
 /// An inventory's aggregate id is `{show_id}:{section_id}`.

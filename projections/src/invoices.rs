@@ -8,7 +8,8 @@ use schemas::read_models::INVOICES;
 use schemas::{DecodedEvent, Envelope};
 use sqlx::PgConnection;
 use sqlx::types::Json;
-use uuid::Uuid;
+
+use crate::ids;
 
 pub struct Invoices;
 
@@ -38,12 +39,7 @@ impl Projection for Invoices {
         else {
             return Ok(());
         };
-        let organizer_id: Uuid = envelope.aggregate_id.parse().map_err(|_| {
-            HandleError::Poison(anyhow::anyhow!(
-                "ledger id {:?} is not a UUID",
-                envelope.aggregate_id
-            ))
-        })?;
+        let organizer_id = ids::uuid_id("ledger", envelope)?;
         let kind = serde_json::to_value(kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

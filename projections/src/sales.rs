@@ -17,23 +17,10 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::bookings::status;
+use crate::ids;
+
 pub struct Sales;
-
-fn status(s: BookingStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn uuid_of(envelope: &Envelope) -> Result<Uuid, HandleError> {
-    envelope.aggregate_id.parse().map_err(|_| {
-        HandleError::Poison(anyhow::anyhow!(
-            "aggregate id {:?} is not a UUID",
-            envelope.aggregate_id
-        ))
-    })
-}
 
 async fn set_status(
     tx: &mut PgConnection,
@@ -62,7 +49,7 @@ impl Projection for Sales {
     ) -> Result<(), HandleError> {
         match event {
             DecodedEvent::Show(ShowEvent::PricingSet { tiers }) => {
-                let event_id = uuid_of(envelope)?;
+                let event_id = ids::show_id(envelope)?;
                 sqlx::query("DELETE FROM sales_section_tier WHERE event_id = $1")
                     .bind(event_id)
                     .execute(&mut *tx)
@@ -84,7 +71,9 @@ impl Projection for Sales {
                     }
                 }
             }
-            DecodedEvent::Booking(event) => apply_booking(tx, uuid_of(envelope)?, event).await?,
+            DecodedEvent::Booking(event) => {
+                apply_booking(tx, ids::uuid_id("booking", envelope)?, event).await?;
+            }
             _ => {}
         }
         Ok(())

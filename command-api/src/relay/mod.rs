@@ -71,7 +71,7 @@ async fn lead(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?.detach();
-    let lock_key = lock_key(&settings.name);
+    let lock_key = plumbing::db::advisory_key("relay", &settings.name);
     let mut waiting_logged = false;
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -120,15 +120,4 @@ async fn lead(
     }
     conn.close().await.ok();
     Ok(())
-}
-
-/// A stable 64-bit advisory-lock key per relay name.
-fn lock_key(name: &str) -> i64 {
-    // FNV-1a: stable across builds and platforms, unlike std's randomised hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("ticketing-relay:{name}").bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
 }

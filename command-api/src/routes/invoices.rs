@@ -20,10 +20,7 @@ use crate::http::extract::{Json, Path};
 use crate::invoice_pdf;
 use crate::state::AppState;
 
-const INVOICES_MODEL: ReadModel = ReadModel {
-    consumer: INVOICES.consumer,
-    aggregate_types: INVOICES.aggregate_types,
-};
+const INVOICES_MODEL: ReadModel = ReadModel::of(&INVOICES);
 
 #[derive(sqlx::FromRow)]
 struct Row {

@@ -17,10 +17,13 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path};
 use crate::state::AppState;
 
-const SALES_MODEL: ReadModel = ReadModel {
-    consumer: SALES.consumer,
-    aggregate_types: SALES.aggregate_types,
-};
+const SALES_MODEL: ReadModel = ReadModel::of(&SALES);
+
+/// The event's currency (all its tiers share one); EUR before it is priced.
+fn currency_of(show: &domain::show::Show) -> String {
+    show.min_price()
+        .map_or_else(|| "EUR".to_owned(), |p| p.currency.clone())
+}
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -35,9 +38,7 @@ pub async fn report(
 ) -> Result<impl IntoResponse, ApiError> {
     let show = owned_show(&state, &caller, event_id).await?;
     let freshness = min.wait(&state.pool, &[SALES_MODEL]).await?;
-    let currency = show
-        .min_price()
-        .map_or_else(|| "EUR".to_owned(), |p| p.currency.clone());
+    let currency = currency_of(&show);
     let money = |amount_minor: i64| Money {
         amount_minor,
         currency: currency.clone(),
@@ -119,9 +120,7 @@ pub async fn timeseries(
 ) -> Result<impl IntoResponse, ApiError> {
     let show = owned_show(&state, &caller, event_id).await?;
     let freshness = min.wait(&state.pool, &[SALES_MODEL]).await?;
-    let currency = show
-        .min_price()
-        .map_or_else(|| "EUR".to_owned(), |p| p.currency.clone());
+    let currency = currency_of(&show);
     let rows: Vec<(DateTime<Utc>, i64, i64, i64, i64)> = sqlx::query_as(
         "WITH moves AS (
             SELECT date_trunc('minute', confirmed_at) AS minute, places AS sold,

@@ -11,43 +11,18 @@ use reqwest::Method as M;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::purchase::publish_event;
 use crate::support::{Stack, mint_token};
 
 const BOOKINGS: usize = 300;
 
 /// A published theatre (600 stalls seats, 200 balcony) priced in two tiers.
 async fn theatre(stack: &Stack, organizer: &str) -> String {
-    let starts = (chrono::Utc::now() + chrono::Duration::days(5)).to_rfc3339();
-    let (_, _, created) = stack
-        .call(
-            M::POST,
-            "/api/events",
-            organizer,
-            Some(json!({"name": "Invoiced", "venue": "Theatre", "starts_at": starts})),
-        )
-        .await;
-    let id = created["event_id"].as_str().expect("id").to_owned();
-    for (step, body) in [
-        ("layout", json!({"template_id": "theatre"})),
-        (
-            "pricing",
-            json!({"tiers": [
-            {"tier_id": "stalls", "name": "Stalls", "price": {"amount_minor": 4500, "currency": "EUR"}, "section_ids": ["stalls"]},
-            {"tier_id": "balcony", "name": "Balcony", "price": {"amount_minor": 2500, "currency": "EUR"}, "section_ids": ["balcony"]}]}),
-        ),
-        ("publish", json!({})),
-    ] {
-        let (status, _, reply) = stack
-            .call(
-                M::POST,
-                &format!("/api/events/{id}/{step}"),
-                organizer,
-                Some(body),
-            )
-            .await;
-        assert_eq!(status, 200, "{step}: {reply}");
-    }
-    id
+    let tiers = json!({"tiers": [
+        {"tier_id": "stalls", "name": "Stalls", "price": {"amount_minor": 4500, "currency": "EUR"}, "section_ids": ["stalls"]},
+        {"tier_id": "balcony", "name": "Balcony", "price": {"amount_minor": 2500, "currency": "EUR"}, "section_ids": ["balcony"]}]});
+    let layout = json!({"template_id": "theatre"});
+    publish_event(stack, organizer, "Invoiced", layout, tiers, Some(json!({}))).await
 }
 
 /// (organizer number, invoice id) of every document of the organizer, by number.

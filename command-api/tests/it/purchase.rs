@@ -20,17 +20,6 @@ pub async fn published_show(stack: &Stack, organizer: &str) -> String {
 
 /// `published_show` with a publish body (sales window, waiting room).
 pub async fn published_show_with(stack: &Stack, organizer: &str, publish: Option<Value>) -> String {
-    let starts = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
-    let (status, _, body) = stack
-        .call(
-            M::POST,
-            "/api/events",
-            organizer,
-            Some(json!({"name": "Gig", "venue": "Hall", "starts_at": starts})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let id = body["event_id"].as_str().expect("id").to_owned();
     let rows: Vec<Value> = (0..SECTION_ROWS)
         .map(|r| json!({"row": format!("R{r}"), "seats": 10}))
         .collect();
@@ -40,26 +29,45 @@ pub async fn published_show_with(stack: &Stack, organizer: &str, publish: Option
     let tiers = json!({"tiers": [
         {"tier_id": "seat", "name": "Seat", "price": {"amount_minor": 3000, "currency": "EUR"}, "section_ids": ["hall"]},
         {"tier_id": "pit", "name": "Pit", "price": {"amount_minor": 2000, "currency": "EUR"}, "section_ids": ["pit"]}]});
-    for (path, body) in [("layout", layout), ("pricing", tiers)] {
+    publish_event(stack, organizer, "Gig", layout, tiers, publish).await
+}
+
+/// Creates an event starting in three days, lays it out, prices it and publishes it;
+/// returns its id.
+pub async fn publish_event(
+    stack: &Stack,
+    organizer: &str,
+    name: &str,
+    layout: Value,
+    tiers: Value,
+    publish: Option<Value>,
+) -> String {
+    let starts = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let (status, _, body) = stack
+        .call(
+            M::POST,
+            "/api/events",
+            organizer,
+            Some(json!({"name": name, "venue": "Hall", "starts_at": starts})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["event_id"].as_str().expect("id").to_owned();
+    for (path, body) in [
+        ("layout", Some(layout)),
+        ("pricing", Some(tiers)),
+        ("publish", publish),
+    ] {
         let (status, _, reply) = stack
             .call(
                 M::POST,
                 &format!("/api/events/{id}/{path}"),
                 organizer,
-                Some(body),
+                body,
             )
             .await;
         assert_eq!(status, 200, "{path}: {reply}");
     }
-    let (status, _, _) = stack
-        .call(
-            M::POST,
-            &format!("/api/events/{id}/publish"),
-            organizer,
-            publish,
-        )
-        .await;
-    assert_eq!(status, 200);
     id
 }
 

@@ -12,6 +12,7 @@ use reqwest::Method as M;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::purchase::publish_event;
 use crate::support::{Stack, mint_token};
 
 const ROWS: u32 = 20;
@@ -19,46 +20,16 @@ const PER_ROW: u32 = 50;
 
 /// A published event with a 1,000-seat section `main` and a 500-place GA section `floor`.
 async fn big_show(stack: &Stack, organizer: &str, name: &str) -> String {
-    let starts = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
-    let (_, _, body) = stack
-        .call(
-            M::POST,
-            "/api/events",
-            organizer,
-            Some(json!({"name": name, "venue": "Hall", "starts_at": starts})),
-        )
-        .await;
-    let id = body["event_id"].as_str().expect("event id").to_owned();
     let rows: Vec<Value> = (0..ROWS)
         .map(|r| json!({"row": format!("R{r}"), "seats": PER_ROW}))
         .collect();
-    let steps = [
-        (
-            "layout",
-            json!({"sections": [
-            {"section_id": "main", "name": "Main", "kind": "seated", "rows": rows},
-            {"section_id": "floor", "name": "Floor", "kind": "general_admission", "capacity": 500}]}),
-        ),
-        (
-            "pricing",
-            json!({"tiers": [
-            {"tier_id": "seat", "name": "Seat", "price": {"amount_minor": 3000, "currency": "EUR"}, "section_ids": ["main"]},
-            {"tier_id": "floor", "name": "Floor", "price": {"amount_minor": 2000, "currency": "EUR"}, "section_ids": ["floor"]}]}),
-        ),
-        ("publish", json!({})),
-    ];
-    for (step, body) in steps {
-        let (status, _, reply) = stack
-            .call(
-                M::POST,
-                &format!("/api/events/{id}/{step}"),
-                organizer,
-                Some(body),
-            )
-            .await;
-        assert_eq!(status, 200, "{step}: {reply}");
-    }
-    id
+    let layout = json!({"sections": [
+        {"section_id": "main", "name": "Main", "kind": "seated", "rows": rows},
+        {"section_id": "floor", "name": "Floor", "kind": "general_admission", "capacity": 500}]});
+    let tiers = json!({"tiers": [
+        {"tier_id": "seat", "name": "Seat", "price": {"amount_minor": 3000, "currency": "EUR"}, "section_ids": ["main"]},
+        {"tier_id": "floor", "name": "Floor", "price": {"amount_minor": 2000, "currency": "EUR"}, "section_ids": ["floor"]}]});
+    publish_event(stack, organizer, name, layout, tiers, Some(json!({}))).await
 }
 
 /// What a workload left behind, to wait for.
