@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
+use futures::FutureExt;
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
@@ -70,6 +71,18 @@ impl From<sqlx::Error> for HandleError {
 #[async_trait]
 pub trait Handler: Send + Sync {
     async fn handle(&self, envelope: &Envelope) -> Result<(), HandleError>;
+
+    /// Handles messages that arrived together, in order. A handler whose effects live in one
+    /// database applies them in one transaction (see `projection`); this default handles them
+    /// one after another. On an error the runtime handles every message of the batch again,
+    /// one by one with retries, so what this did before failing must be idempotent — as
+    /// every handler already is, messages being delivered at least once.
+    async fn handle_batch(&self, envelopes: &[Envelope]) -> Result<(), HandleError> {
+        for envelope in envelopes {
+            self.handle(envelope).await?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -157,20 +170,35 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             message = consumer.recv() => message,
         };
-        match message {
-            Ok(message) => {
-                if runtime.process(&message).await == Processed::Durable {
-                    consumer
-                        .store_offset_from_message(&message)
-                        .context("cannot store consumer offset")?;
-                } else {
-                    break; // interrupted by shutdown: the message will be redelivered
-                }
-            }
+        let first = match message {
+            Ok(message) => message,
             Err(err) => {
                 tracing::warn!(error = %err, "Kafka consumer error");
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             }
+        };
+        // Whatever else has already arrived is handled with it: under load a batch, when
+        // idle a single message and no added latency.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match consumer.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(message),
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "Kafka consumer error");
+                    break;
+                }
+                None => break,
+            }
+        }
+        if runtime.process_batch(&batch).await == Processed::Durable {
+            for message in &batch {
+                consumer
+                    .store_offset_from_message(message)
+                    .context("cannot store consumer offset")?;
+            }
+        } else {
+            break; // interrupted by shutdown: the messages will be redelivered
         }
     }
 
@@ -206,6 +234,9 @@ struct Runtime {
 
 /// How long a message in flight may still take once shutdown was requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Most messages handled together (see `Handler::handle_batch`).
+const MAX_BATCH: usize = 256;
 
 impl Runtime {
     /// Runs the handler with bounded retries for transient failures, and without bound while
@@ -243,6 +274,44 @@ impl Runtime {
                 }
             }
         })
+    }
+
+    /// Handles messages that arrived together in one go when it can; when the batch fails
+    /// (a poison message, a conflict, an outage), handles them one by one, so retries and
+    /// dead-lettering stay per message.
+    async fn process_batch(&self, batch: &[BorrowedMessage<'_>]) -> Processed {
+        if let [message] = batch {
+            return self.process(message).await;
+        }
+        let envelopes: Option<Vec<Envelope>> = batch
+            .iter()
+            .map(|m| serde_json::from_slice::<Envelope>(m.payload().unwrap_or_default()).ok())
+            .collect();
+        if let Some(envelopes) = envelopes {
+            // Not raced against shutdown: a batch is one short transaction, and abandoning
+            // it midway would only redeliver it.
+            match self.handler.handle_batch(&envelopes).await {
+                Ok(()) => {
+                    let last = envelopes.iter().map(|e| e.global_position).max();
+                    self.applied_position
+                        .fetch_max(last.unwrap_or_default(), Ordering::Relaxed);
+                    metrics::counter!("consumer_messages_total", "group" => self.settings.group_id.clone(), "outcome" => "ok")
+                        .increment(envelopes.len() as u64);
+                    metrics::histogram!("consumer_batch_size", "group" => self.settings.group_id.clone())
+                        .record(envelopes.len() as f64);
+                    return Processed::Durable;
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, size = batch.len(), "batch failed; handling its messages one by one");
+                }
+            }
+        }
+        for message in batch {
+            if self.process(message).await == Processed::Interrupted {
+                return Processed::Interrupted;
+            }
+        }
+        Processed::Durable
     }
 
     async fn process(&self, message: &BorrowedMessage<'_>) -> Processed {

@@ -37,18 +37,26 @@ impl<P: Projection> ProjectionHandler<P> {
 #[async_trait]
 impl<P: Projection> Handler for ProjectionHandler<P> {
     async fn handle(&self, envelope: &Envelope) -> Result<(), HandleError> {
-        let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
+        self.handle_batch(std::slice::from_ref(envelope)).await
+    }
+
+    /// One transaction for the whole batch: one commit (one WAL flush) instead of one per
+    /// event. Any failure rolls every event back and the runtime retries them one by one.
+    async fn handle_batch(&self, envelopes: &[Envelope]) -> Result<(), HandleError> {
         let mut tx = self.pool.begin().await?;
-        // Shared with every other event of this projection; a replay's swap takes it
+        // Shared with every other application of this projection; a replay's swap takes it
         // exclusively, so it never interleaves with a live application.
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(lock_key(self.projection.name()))
             .execute(&mut *tx)
             .await?;
-        if !claim(&mut tx, self.projection.name(), envelope).await? {
-            return Ok(()); // a redelivery: the effect is already there
+        for envelope in envelopes {
+            let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
+            if claim(&mut tx, self.projection.name(), envelope).await? {
+                self.projection.apply(&mut tx, envelope, event).await?;
+            }
+            // else a redelivery: the effect is already there
         }
-        self.projection.apply(&mut tx, envelope, event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -70,35 +78,40 @@ pub async fn claim(
 ) -> Result<bool, HandleError> {
     let sequence = i64::try_from(envelope.sequence)
         .map_err(|e| HandleError::Poison(anyhow::Error::new(e).context("sequence out of range")))?;
-    // Make sure a row exists to lock, so two consumers overlapping during a rebalance
-    // serialise even on an aggregate's first event.
-    sqlx::query(
-        "INSERT INTO consumer_applied (consumer, aggregate_type, aggregate_id, last_sequence)
-         VALUES ($1, $2, $3, 0)
-         ON CONFLICT (consumer, aggregate_type, aggregate_id) DO NOTHING",
+    // One statement on the common path. An aggregate's first event inserts its row (a later
+    // event finding no row inserts 0 and is refused below); the next event advances it. The
+    // upsert locks the row, so two consumers overlapping during a rebalance serialise even on
+    // an aggregate's first event, and the second one sees the first one's sequence.
+    let advanced: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO consumer_applied AS applied (consumer, aggregate_type, aggregate_id, last_sequence)
+         VALUES ($1, $2, $3, CASE WHEN $4::bigint = 1 THEN 1 ELSE 0 END)
+         ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+            SET last_sequence = $4::bigint, updated_at = now()
+          WHERE applied.last_sequence = $4::bigint - 1
+         RETURNING last_sequence",
     )
     .bind(consumer)
     .bind(&envelope.aggregate_type)
     .bind(&envelope.aggregate_id)
-    .execute(&mut *tx)
-    .await?;
-    let last: Option<i64> = sqlx::query_scalar(
-        "SELECT last_sequence FROM consumer_applied
-          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3
-          FOR UPDATE",
-    )
-    .bind(consumer)
-    .bind(&envelope.aggregate_type)
-    .bind(&envelope.aggregate_id)
+    .bind(sequence)
     .fetch_optional(&mut *tx)
     .await?;
-    let last = last.unwrap_or(0);
+    if advanced == Some(sequence) {
+        return Ok(true);
+    }
+    let last: i64 = sqlx::query_scalar(
+        "SELECT last_sequence FROM consumer_applied
+          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+    )
+    .bind(consumer)
+    .bind(&envelope.aggregate_type)
+    .bind(&envelope.aggregate_id)
+    .fetch_one(&mut *tx)
+    .await?;
     if sequence <= last {
         metrics::counter!("consumer_duplicates_skipped_total", "consumer" => consumer.to_owned())
             .increment(1);
-        return Ok(false);
-    }
-    if sequence > last + 1 {
+    } else {
         // An event of this aggregate is missing before this one. That happens when a relay
         // dies after some records of a batch reached the broker and others did not: the next
         // relay resends everything from its checkpoint, in order, so the missing events — and
@@ -108,19 +121,8 @@ pub async fn claim(
             "event ahead of its aggregate's sequence; waiting for the resend");
         metrics::counter!("consumer_out_of_order_skipped_total", "consumer" => consumer.to_owned())
             .increment(1);
-        return Ok(false);
     }
-    sqlx::query(
-        "UPDATE consumer_applied SET last_sequence = $4, updated_at = now()
-          WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3",
-    )
-    .bind(consumer)
-    .bind(&envelope.aggregate_type)
-    .bind(&envelope.aggregate_id)
-    .bind(sequence)
-    .execute(&mut *tx)
-    .await?;
-    Ok(true)
+    Ok(false)
 }
 
 /// Decoded aggregate events of another type reaching a projection are a wiring mistake.
