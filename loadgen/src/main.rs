@@ -80,6 +80,9 @@ enum Scenario {
     Queue(scenarios::queue::QueueArgs),
     /// Only the pgbench reference at a given concurrency.
     Pgbench(scenarios::PgbenchArgs),
+    /// Grows the event store with copies (fresh ids) of the streams already in it, for the
+    /// replay benchmark.
+    CloneStore(scenarios::clone_store::CloneStoreArgs),
 }
 
 #[tokio::main]
@@ -93,6 +96,7 @@ async fn main() -> ExitCode {
         Scenario::Fanout(args) => scenarios::onsale::fanout(&cli.target, args).await,
         Scenario::Queue(args) => scenarios::queue::run(&cli.target, args).await,
         Scenario::Pgbench(args) => scenarios::pgbench_only(&cli.target, args).await,
+        Scenario::CloneStore(args) => scenarios::clone_store::run(&cli.target, args).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

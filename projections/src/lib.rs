@@ -91,11 +91,22 @@ pub fn select(name: &str) -> anyhow::Result<Vec<replay::Model>> {
 
 /// Runs the `replay` / `verify` subcommands; `Ok(false)` when verify found differences.
 pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<bool> {
-    let pool = plumbing::db::connect(&infra.database_url, 4).await?;
     match command {
         Command::Replay(args) => {
-            for model in select(&args.model)? {
-                let replayed = replay::replay(&pool, &model, args.batch.max(1)).await?;
+            let models = select(&args.model)?;
+            // The models are rebuilt side by side, each on its own connection: one replay is
+            // bound by round trips, not by either side's CPU.
+            let connections = u32::try_from(models.len()).unwrap_or(1) + 1;
+            let pool = plumbing::db::connect(&infra.database_url, connections).await?;
+            let bars = indicatif::MultiProgress::new();
+            let started = std::time::Instant::now();
+            let replayed = futures::future::try_join_all(
+                models
+                    .iter()
+                    .map(|model| replay::replay(&pool, model, args.batch.max(1), &bars)),
+            )
+            .await?;
+            for (model, replayed) in models.iter().zip(&replayed) {
                 println!(
                     "{}: {} events replayed in {:.2} s ({:.0} events/s), swapped in",
                     model.name.consumer,
@@ -104,9 +115,21 @@ pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<boo
                     replayed.per_second()
                 );
             }
+            let store: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&pool)
+                .await?;
+            let elapsed = started.elapsed().as_secs_f64();
+            println!(
+                "{} read model(s) rebuilt from a store of {store} events in {elapsed:.2} s: \
+                 {:.0} store events/s, {:.0} applications/s",
+                models.len(),
+                store as f64 / elapsed.max(1e-9),
+                replayed.iter().map(|r| r.events).sum::<u64>() as f64 / elapsed.max(1e-9),
+            );
             Ok(true)
         }
         Command::Verify(args) => {
+            let pool = plumbing::db::connect(&infra.database_url, 4).await?;
             let mut clean = true;
             for model in select(&args.model)? {
                 let differences = replay::verify(&pool, &model, args.batch.max(1)).await?;

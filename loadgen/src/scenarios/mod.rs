@@ -1,5 +1,6 @@
 //! One function per scenario of BENCHMARKS.md.
 
+pub mod clone_store;
 pub mod onsale;
 pub mod queue;
 
