@@ -9,8 +9,11 @@
 # Usage:
 #   compose/bench.sh uncontended | hot-section | mixed-onsale | fanout | queue [loadgen flags]
 #   compose/bench.sh hot-section --buyers 2000 --adjacent
-#   compose/bench.sh replay [seconds]   fills the store with an uncontended run of that many
-#                                       seconds (default 120), then times `projections replay all`
+#   compose/bench.sh replay [seconds] [events]
+#                                       fills the store with an uncontended run of that many
+#                                       seconds (default 120), grows it to that many events
+#                                       (default 1,000,000) with `loadgen clone-store`, then
+#                                       times `projections replay all`
 #
 # Benchmark settings (override from the environment): cheap password hashing
 # (ARGON2_MEMORY_KIB=1024, ARGON2_ITERATIONS=1, for seeding thousands of buyers), command
@@ -48,6 +51,12 @@ done
 PG_PORT="$PG_PORT" "$ROOT/compose/postgres.sh" up
 psql "postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/postgres" -qc "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"
 psql "postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/postgres" -qc "CREATE DATABASE $bench_db"
+# A fresh broker too (BENCH_KEEP_KAFKA=1 keeps it): tests and earlier runs leave thousands of
+# partitions behind, and a profiled run on such a broker (11,310 partition directories) spent
+# 7% of the machine in the JVM's concurrent marking alone.
+if [[ "${BENCH_KEEP_KAFKA:-0}" != 1 ]]; then
+    "$ROOT/compose/kafka.sh" reset
+fi
 "$ROOT/compose/up.sh"
 
 JWT_SECRET="${JWT_SECRET:-$(cat "$RUN_DIR/jwt-secret")}"
@@ -55,14 +64,17 @@ export JWT_SECRET
 NOTIFIER_PID="$(head -n1 "$(pid_file notifier)")"
 export NOTIFIER_PID
 if [[ "$scenario" == replay ]]; then
-    log "filling the store: loadgen uncontended for ${1:-120} s"
-    "$CARGO_TARGET_DIR/release/loadgen" uncontended --max-seconds "${1:-120}" --no-wait
+    log "filling the store: loadgen uncontended for ${1:-120} s, half the holds paid for"
+    "$CARGO_TARGET_DIR/release/loadgen" uncontended --max-seconds "${1:-120}" --no-wait \
+        --pay-share 0.5 --visa-share 0.9
     # The services stop first, so the replay is measured alone (the run's holds would
     # otherwise expire and be released by the saga meanwhile).
     for name in command-api admitter notifier saga-orchestrator payment-sim projections relay; do
         stop_bg "$name" 30
     done
-    log "events in the store: $(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM events')"
+    log "events made through the API: $(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM events')"
+    "$CARGO_TARGET_DIR/release/loadgen" clone-store --events "${2:-1000000}"
+    psql "$DATABASE_URL" -qc "VACUUM ANALYZE events"
     "$CARGO_TARGET_DIR/release/projections" replay all
     exit
 fi
