@@ -94,22 +94,31 @@ pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<boo
     match command {
         Command::Replay(args) => {
             let models = select(&args.model)?;
-            // The models are rebuilt side by side, each on its own connection: one replay is
-            // bound by round trips, not by either side's CPU.
+            // The models are rebuilt side by side, each in its own task on its own connection:
+            // one replay is bound by its round trips (a sleep and a wake-up on each side per
+            // statement), not by the CPU.
             let connections = u32::try_from(models.len()).unwrap_or(1) + 1;
             let pool = plumbing::db::connect(&infra.database_url, connections).await?;
             let bars = indicatif::MultiProgress::new();
             let started = std::time::Instant::now();
-            let replayed = futures::future::try_join_all(
-                models
-                    .iter()
-                    .map(|model| replay::replay(&pool, model, args.batch.max(1), &bars)),
-            )
-            .await?;
-            for (model, replayed) in models.iter().zip(&replayed) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, model) in models.into_iter().enumerate() {
+                let (pool, bars, batch) = (pool.clone(), bars.clone(), args.batch.max(1));
+                tasks.spawn(async move {
+                    let replayed = replay::replay(&pool, &model, batch, &bars).await;
+                    (index, model.name.consumer, replayed)
+                });
+            }
+            let mut replayed = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (index, name, outcome) = joined?;
+                replayed.push((index, name, outcome?));
+            }
+            replayed.sort_by_key(|(index, ..)| *index);
+            for (_, name, replayed) in &replayed {
                 println!(
                     "{}: {} events replayed in {:.2} s ({:.0} events/s), swapped in",
-                    model.name.consumer,
+                    name,
                     replayed.events,
                     replayed.elapsed.as_secs_f64(),
                     replayed.per_second()
@@ -122,9 +131,9 @@ pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<boo
             println!(
                 "{} read model(s) rebuilt from a store of {store} events in {elapsed:.2} s: \
                  {:.0} store events/s, {:.0} applications/s",
-                models.len(),
+                replayed.len(),
                 store as f64 / elapsed.max(1e-9),
-                replayed.iter().map(|r| r.events).sum::<u64>() as f64 / elapsed.max(1e-9),
+                replayed.iter().map(|(.., r)| r.events).sum::<u64>() as f64 / elapsed.max(1e-9),
             );
             Ok(true)
         }
