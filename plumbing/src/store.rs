@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +81,8 @@ struct Loaded<A> {
     version: usize,
     /// The stored snapshot's number and the version it captured (0, 0 = none yet).
     snapshot: (usize, usize),
+    /// The ticket of the last catch-up `current` completed (see `SlotInner::reads`).
+    read: u64,
 }
 
 impl<A: Default> Loaded<A> {
@@ -88,6 +91,7 @@ impl<A: Default> Loaded<A> {
             aggregate: A::default(),
             version: 0,
             snapshot: (0, 0),
+            read: 0,
         }
     }
 }
@@ -104,6 +108,9 @@ struct Pending<A: Aggregate> {
 struct SlotInner<A: Aggregate> {
     state: Mutex<Option<Loaded<A>>>,
     pending: std::sync::Mutex<VecDeque<Pending<A>>>,
+    /// Tickets of `current`'s catch-ups, taken when one starts: a reader that waited for
+    /// the lock may use a catch-up that started after it arrived instead of querying again.
+    reads: AtomicU64,
 }
 
 type Slot<A> = Arc<SlotInner<A>>;
@@ -177,11 +184,21 @@ where
 
     /// The current state through the cache (caught up with the store), for hot read paths
     /// that may share the per-aggregate queue with commands.
+    ///
+    /// Readers arriving together share one query: the hot event's show is read by every hold
+    /// request, and one query each behind the slot's lock would serialise them all. A reader
+    /// uses the state a catch-up left only if that catch-up started after the reader arrived,
+    /// so it still sees every write committed before its call.
     pub async fn current(&self, aggregate_id: &str) -> Result<(A, u64), PersistenceError> {
         let slot = self.slot(aggregate_id);
+        let arrived = slot.reads.load(Ordering::SeqCst);
         let mut guard = slot.state.lock().await;
         let loaded = guard.get_or_insert_with(Loaded::empty);
-        self.catch_up(aggregate_id, loaded).await?;
+        if loaded.read <= arrived {
+            let ticket = slot.reads.fetch_add(1, Ordering::SeqCst) + 1;
+            self.catch_up(aggregate_id, loaded).await?;
+            loaded.read = ticket;
+        }
         Ok((loaded.aggregate.clone(), loaded.version as u64))
     }
 
@@ -363,6 +380,7 @@ where
                 Arc::new(SlotInner {
                     state: Mutex::new(None),
                     pending: std::sync::Mutex::new(VecDeque::new()),
+                    reads: AtomicU64::new(0),
                 })
             })
             .clone()

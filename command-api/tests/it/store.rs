@@ -79,6 +79,56 @@ async fn snapshots_bound_cold_loads_and_survive_two_writers() {
     assert_eq!(version, 241);
 }
 
+/// Readers of one aggregate share catch-up queries, but none may be answered with a state
+/// older than a write committed (by another process) before it called.
+#[tokio::test]
+async fn shared_reads_never_miss_a_write_committed_before_the_call() {
+    let db = testkit::fresh_database().await;
+    let show = Uuid::new_v4();
+    let id = inventory_id(show, "s");
+    let meta = HashMap::new();
+    let reader = std::sync::Arc::new(AggregateStore::<SectionInventory>::new(
+        db.pool.clone(),
+        (),
+    ));
+    let writer = AggregateStore::<SectionInventory>::new(db.pool.clone(), ());
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Readers hammering the same aggregate, so every checked read finds catch-ups in flight.
+    let background: Vec<_> = (0..16)
+        .map(|_| {
+            let (reader, stop, id) = (reader.clone(), stop.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.is_cancelled() {
+                    reader.current(&id).await.expect("background read");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for seat in 1..=100u32 {
+        let written = writer
+            .execute(&id, hold(show, seat), &meta)
+            .await
+            .expect("hold")
+            .version;
+        let (state, version) = reader.current(&id).await.expect("read");
+        assert!(
+            version >= written,
+            "a read after the write committed saw version {version} < {written}"
+        );
+        assert!(state.held_seats.contains_key(&format!("s:A:{seat}")));
+    }
+    stop.cancel();
+    let mut reads = 0;
+    for task in background {
+        reads += task.await.expect("reader");
+    }
+    // The query count is not asserted (timing-dependent); the readers must have run.
+    assert!(reads > 0);
+}
+
 /// A show cancelled before `ShowCancelled` had a `reason` (version 1), stored as it was then.
 async fn store_v1_cancelled_show(pool: &sqlx::PgPool) -> Uuid {
     let show = Uuid::new_v4();
