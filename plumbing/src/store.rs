@@ -18,8 +18,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
@@ -278,16 +278,29 @@ where
             let mut outcomes = Vec::with_capacity(batch.len());
             let mut serialized = Vec::new();
             for pending in &batch {
-                let mut candidate = next.clone();
+                // Decided on `next` itself, not a copy: a refusal (most commands on a
+                // sold-out section) then costs no clone of the state.
                 let sink = EventSink::default();
-                if let Err(err) = candidate
+                let handled = next
                     .handle(pending.command.clone(), &self.services, &sink)
-                    .await
-                {
+                    .await;
+                let events = sink.collect().await;
+                if let Err(err) = handled {
+                    if !events.is_empty() {
+                        // It wrote (and applied) events before refusing: rebuild the state
+                        // the commands accepted so far left.
+                        next = loaded.aggregate.clone();
+                        for outcome in &outcomes {
+                            if let Outcome::Accepted { events, .. } = outcome {
+                                for event in events {
+                                    next.apply(A::Event::clone(event));
+                                }
+                            }
+                        }
+                    }
                     outcomes.push(Outcome::<A>::Rejected(err));
                     continue;
                 }
-                let events = sink.collect().await;
                 match serialize::<A>(aggregate_id, version, &events, &pending.metadata) {
                     Ok(rows) => serialized.extend(rows),
                     Err(err) => {
@@ -295,7 +308,6 @@ where
                     }
                 }
                 version += events.len();
-                next = candidate;
                 outcomes.push(Outcome::Accepted {
                     events,
                     version: version as u64,

@@ -87,10 +87,7 @@ async fn shared_reads_never_miss_a_write_committed_before_the_call() {
     let show = Uuid::new_v4();
     let id = inventory_id(show, "s");
     let meta = HashMap::new();
-    let reader = std::sync::Arc::new(AggregateStore::<SectionInventory>::new(
-        db.pool.clone(),
-        (),
-    ));
+    let reader = std::sync::Arc::new(AggregateStore::<SectionInventory>::new(db.pool.clone(), ()));
     let writer = AggregateStore::<SectionInventory>::new(db.pool.clone(), ());
     let stop = tokio_util::sync::CancellationToken::new();
     // Readers hammering the same aggregate, so every checked read finds catch-ups in flight.
@@ -242,4 +239,92 @@ async fn the_feed_reads_transaction_ids_in_numeric_order() {
         read.extend(batch.iter().map(|e| e.transaction_id.clone()));
     }
     assert_eq!(read, ["9", "10"], "every event, in transaction order");
+}
+
+/// A toy aggregate whose `Overdraw` writes an event and then refuses — which none of ours
+/// does, but the store must not keep such a half-applied state for the next command.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Counter {
+    value: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+enum CounterEvent {
+    Added(i64),
+}
+
+impl cqrs_es::DomainEvent for CounterEvent {
+    fn event_type(&self) -> String {
+        "Added".into()
+    }
+    fn event_version(&self) -> String {
+        "1".into()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum CounterCommand {
+    Add(i64),
+    Overdraw(i64),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused after writing")]
+struct Refused;
+
+impl cqrs_es::Aggregate for Counter {
+    const TYPE: &'static str = "test_counter";
+    type Command = CounterCommand;
+    type Event = CounterEvent;
+    type Error = Refused;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: CounterCommand,
+        _services: &(),
+        sink: &cqrs_es::event_sink::EventSink<Self>,
+    ) -> Result<(), Refused> {
+        match command {
+            CounterCommand::Add(n) => {
+                sink.write(CounterEvent::Added(n), self).await;
+                Ok(())
+            }
+            CounterCommand::Overdraw(n) => {
+                sink.write(CounterEvent::Added(n), self).await;
+                Err(Refused)
+            }
+        }
+    }
+
+    fn apply(&mut self, event: CounterEvent) {
+        let CounterEvent::Added(n) = event;
+        self.value += n;
+    }
+}
+
+#[tokio::test]
+async fn a_command_refused_after_writing_leaves_no_trace_in_its_batch() {
+    let db = testkit::fresh_database().await;
+    let store = AggregateStore::<Counter>::new(db.pool.clone(), ());
+    let meta = HashMap::new();
+    // Queued together, so group commit decides them in shared batches.
+    let commands = (0..60).map(|i| {
+        let command = if i % 2 == 0 {
+            CounterCommand::Add(1)
+        } else {
+            CounterCommand::Overdraw(100)
+        };
+        let (store, meta) = (&store, &meta);
+        async move { store.execute("c", command, meta).await.is_ok() }
+    });
+    let accepted = futures::future::join_all(commands).await;
+    assert_eq!(accepted.iter().filter(|ok| **ok).count(), 30);
+    let (cached, version) = store.current("c").await.expect("cached");
+    let (stored, stored_version) = AggregateStore::<Counter>::new(db.pool.clone(), ())
+        .load("c")
+        .await
+        .expect("stored");
+    assert_eq!((cached.value, version), (30, 30));
+    assert_eq!((stored.value, stored_version), (30, 30));
 }
