@@ -2,6 +2,7 @@
 //! command serialisation, read-your-writes positions, the at-least-once consumer runtime,
 //! telemetry and the operations endpoints.
 
+pub mod append;
 pub mod consumer;
 pub mod db;
 pub mod feed;

@@ -6,8 +6,9 @@
 //! optimistic-concurrency conflicts. Here commands for one aggregate are serialised in
 //! process behind a per-aggregate lock, the state is cached between commands and only
 //! caught up with events written elsewhere (one indexed query returning usually nothing),
-//! and a conflict with another process (the sequence's primary key) drops the cache and
-//! retries with jittered backoff.
+//! and a conflict with another process (the sequence's primary key) catches up with what it
+//! wrote and retries with jittered backoff. Appends are ours (`append`): one statement for a
+//! batch's events, and a snapshot that moves forward without ever conflicting.
 //!
 //! Group commit: commands that queue up on one aggregate while its lock is held are decided
 //! together by whoever takes the lock next — each against the state the ones before it left,
@@ -83,6 +84,9 @@ struct Loaded<A> {
     snapshot: (usize, usize),
     /// The ticket of the last catch-up `current` completed (see `SlotInner::reads`).
     read: u64,
+    /// Known to match the store without asking it (an id just made up, see `execute_new`):
+    /// the next batch skips its catch-up once.
+    fresh: bool,
 }
 
 impl<A: Default> Loaded<A> {
@@ -92,6 +96,7 @@ impl<A: Default> Loaded<A> {
             version: 0,
             snapshot: (0, 0),
             read: 0,
+            fresh: false,
         }
     }
 }
@@ -138,6 +143,7 @@ fn replicate(err: &PersistenceError) -> PersistenceError {
 
 pub struct AggregateStore<A: Aggregate> {
     repo: PostgresEventRepository,
+    pool: PgPool,
     services: A::Services,
     upcasters: Vec<Box<dyn EventUpcaster>>,
     slots: DashMap<String, Slot<A>>,
@@ -153,7 +159,8 @@ where
 {
     pub fn new(pool: PgPool, services: A::Services) -> Self {
         Self {
-            repo: PostgresEventRepository::new(pool),
+            repo: PostgresEventRepository::new(pool.clone()),
+            pool,
             services,
             upcasters: Vec::new(),
             slots: DashMap::new(),
@@ -200,6 +207,26 @@ where
             loaded.read = ticket;
         }
         Ok((loaded.aggregate.clone(), loaded.version as u64))
+    }
+
+    /// `execute` for an aggregate whose id the caller has just made up (a random UUID): the
+    /// load, which could only find nothing, is skipped. Should the id exist after all, the
+    /// append conflicts and the command is decided again against what is stored.
+    pub async fn execute_new(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Executed<A>, ExecuteError<A::Error>> {
+        {
+            let slot = self.slot(aggregate_id);
+            let mut guard = slot.state.lock().await;
+            guard.get_or_insert_with(|| Loaded {
+                fresh: true,
+                ..Loaded::empty()
+            });
+        }
+        self.execute(aggregate_id, command, metadata).await
     }
 
     /// Runs `command` against the aggregate and appends what it decides (possibly in one
@@ -269,7 +296,12 @@ where
         let mut attempt = 0;
         loop {
             let loaded = guard.get_or_insert_with(Loaded::empty);
-            if let Err(err) = self.catch_up(aggregate_id, loaded).await {
+            let caught_up = if std::mem::take(&mut loaded.fresh) {
+                Ok(())
+            } else {
+                self.catch_up(aggregate_id, loaded).await
+            };
+            if let Err(err) = caught_up {
                 *guard = None;
                 return fail_all(batch, &|| ExecuteError::Store(replicate(&err)));
             }
@@ -326,7 +358,8 @@ where
                     },
                     None => None,
                 };
-                match self.repo.persist::<A>(&serialized, snapshot_update).await {
+                match crate::append::append(&self.pool, A::TYPE, &serialized, snapshot_update).await
+                {
                     Ok(()) => {
                         loaded.version = version;
                         if let Some(number) = snapshot {
@@ -340,11 +373,8 @@ where
                         attempt += 1;
                         metrics::counter!("aggregate_conflicts_retried_total", "aggregate" => A::TYPE)
                             .increment(1);
-                        // Another process appended first (or moved the snapshot): start
-                        // again from what is stored and decide the whole batch again.
-                        if self.snapshot_every.is_some() {
-                            *guard = None;
-                        }
+                        // Another process appended first: catch up with what it wrote and
+                        // decide the whole batch again.
                         tokio::time::sleep(conflict_backoff(attempt)).await;
                         continue;
                     }

@@ -140,7 +140,7 @@ pub async fn create_booking(
 
     let placed = state
         .bookings
-        .execute(
+        .execute_new(
             &booking_id.to_string(),
             BookingCommand::Place {
                 booking_id,

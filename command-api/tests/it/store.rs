@@ -328,3 +328,24 @@ async fn a_command_refused_after_writing_leaves_no_trace_in_its_batch() {
     assert_eq!((cached.value, version), (30, 30));
     assert_eq!((stored.value, stored_version), (30, 30));
 }
+
+/// `execute_new` skips the load for an id the caller made up; should the id exist after all,
+/// the append conflicts and the command is decided again on what is stored.
+#[tokio::test]
+async fn execute_new_on_an_existing_id_decides_on_what_is_stored() {
+    let db = testkit::fresh_database().await;
+    let meta = HashMap::new();
+    let first = AggregateStore::<Counter>::new(db.pool.clone(), ());
+    first
+        .execute("c", CounterCommand::Add(1), &meta)
+        .await
+        .expect("first write");
+    let second = AggregateStore::<Counter>::new(db.pool.clone(), ());
+    let executed = second
+        .execute_new("c", CounterCommand::Add(2), &meta)
+        .await
+        .expect("decided again after the conflict");
+    assert_eq!((executed.state.value, executed.version), (3, 2));
+    let (stored, version) = first.load("c").await.expect("stored");
+    assert_eq!((stored.value, version), (3, 2));
+}
