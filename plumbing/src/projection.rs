@@ -2,6 +2,8 @@
 //! effect lives in PostgreSQL): the effect and the consumer's per-aggregate applied sequence
 //! are written in one transaction, and an event at or below that sequence is skipped.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use schemas::{DecodedEvent, Envelope};
 use sqlx::{PgConnection, PgPool};
@@ -50,13 +52,15 @@ impl<P: Projection> Handler for ProjectionHandler<P> {
             .bind(lock_key(self.projection.name()))
             .execute(&mut *tx)
             .await?;
+        let mut claims = Claims::lock(&mut tx, self.projection.name(), envelopes).await?;
         for envelope in envelopes {
             let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
-            if claim(&mut tx, self.projection.name(), envelope).await? {
+            if claims.claim(&mut tx, envelope).await? {
                 self.projection.apply(&mut tx, envelope, event).await?;
             }
             // else a redelivery: the effect is already there
         }
+        claims.save(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -76,8 +80,7 @@ pub async fn claim(
     consumer: &str,
     envelope: &Envelope,
 ) -> Result<bool, HandleError> {
-    let sequence = i64::try_from(envelope.sequence)
-        .map_err(|e| HandleError::Poison(anyhow::Error::new(e).context("sequence out of range")))?;
+    let sequence = sequence_of(envelope)?;
     // One statement on the common path. An aggregate's first event inserts its row (a later
     // event finding no row inserts 0 and is refused below); the next event advances it. The
     // upsert locks the row, so two consumers overlapping during a rebalance serialise even on
@@ -108,6 +111,133 @@ pub async fn claim(
     .bind(&envelope.aggregate_id)
     .fetch_one(&mut *tx)
     .await?;
+    skipped(consumer, envelope, last, sequence);
+    Ok(false)
+}
+
+/// `claim` for a batch of events: the applied sequences of every aggregate in the batch are
+/// locked and read with two statements, decided in memory event by event, and written back
+/// with one — instead of one statement per event (the claims were a fifth of everything
+/// PostgreSQL executed under load). A one-event batch uses `claim` itself, one statement.
+pub struct Claims {
+    consumer: String,
+    /// None for a one-event batch.
+    last: Option<HashMap<(String, String), i64>>,
+    /// Aggregates whose sequence moved.
+    changed: Vec<(String, String)>,
+}
+
+impl Claims {
+    /// Locks the applied sequences of the batch's aggregates for the caller's transaction.
+    pub async fn lock(
+        tx: &mut PgConnection,
+        consumer: &str,
+        envelopes: &[Envelope],
+    ) -> Result<Self, HandleError> {
+        let mut claims = Claims {
+            consumer: consumer.to_owned(),
+            last: None,
+            changed: Vec::new(),
+        };
+        if envelopes.len() < 2 {
+            return Ok(claims);
+        }
+        let mut keys: Vec<(&str, &str)> = envelopes
+            .iter()
+            .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let (types, ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+        // Rows to lock exist first (as in `claim`), and both statements take them in one
+        // order, so two instances overlapping during a rebalance wait rather than deadlock.
+        sqlx::query(
+            "INSERT INTO consumer_applied (consumer, aggregate_type, aggregate_id, last_sequence)
+             SELECT $1, t, i, 0 FROM unnest($2::text[], $3::text[]) AS k(t, i) ORDER BY t, i
+             ON CONFLICT (consumer, aggregate_type, aggregate_id) DO NOTHING",
+        )
+        .bind(consumer)
+        .bind(&types)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT c.aggregate_type, c.aggregate_id, c.last_sequence
+               FROM consumer_applied c
+               JOIN unnest($2::text[], $3::text[]) AS k(t, i)
+                 ON c.aggregate_type = k.t AND c.aggregate_id = k.i
+              WHERE c.consumer = $1
+              ORDER BY c.aggregate_type, c.aggregate_id
+                FOR UPDATE OF c",
+        )
+        .bind(consumer)
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        claims.last = Some(rows.into_iter().map(|(t, i, s)| ((t, i), s)).collect());
+        Ok(claims)
+    }
+
+    /// Whether `envelope` is its aggregate's next event, as `claim` decides; the batch's
+    /// events must be claimed in their order.
+    pub async fn claim(
+        &mut self,
+        tx: &mut PgConnection,
+        envelope: &Envelope,
+    ) -> Result<bool, HandleError> {
+        let Some(last) = self.last.as_mut() else {
+            return claim(tx, &self.consumer, envelope).await;
+        };
+        let sequence = sequence_of(envelope)?;
+        let key = (
+            envelope.aggregate_type.clone(),
+            envelope.aggregate_id.clone(),
+        );
+        let applied = last.get(&key).copied().unwrap_or(0);
+        if sequence != applied + 1 {
+            skipped(&self.consumer, envelope, applied, sequence);
+            return Ok(false);
+        }
+        last.insert(key.clone(), sequence);
+        self.changed.push(key);
+        Ok(true)
+    }
+
+    /// Writes the sequences the batch moved.
+    pub async fn save(mut self, tx: &mut PgConnection) -> Result<(), HandleError> {
+        let Some(last) = self.last else {
+            return Ok(());
+        };
+        self.changed.sort_unstable();
+        self.changed.dedup();
+        if self.changed.is_empty() {
+            return Ok(());
+        }
+        let sequences: Vec<i64> = self.changed.iter().map(|key| last[key]).collect();
+        let (types, ids): (Vec<String>, Vec<String>) = self.changed.into_iter().unzip();
+        sqlx::query(
+            "UPDATE consumer_applied c SET last_sequence = k.s, updated_at = now()
+               FROM unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)
+              WHERE c.consumer = $1 AND c.aggregate_type = k.t AND c.aggregate_id = k.i",
+        )
+        .bind(&self.consumer)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&sequences)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+fn sequence_of(envelope: &Envelope) -> Result<i64, HandleError> {
+    i64::try_from(envelope.sequence)
+        .map_err(|e| HandleError::Poison(anyhow::Error::new(e).context("sequence out of range")))
+}
+
+/// Counts (and for an event ahead of a missing one, logs) an event `claim` refuses.
+fn skipped(consumer: &str, envelope: &Envelope, last: i64, sequence: i64) {
     if sequence <= last {
         metrics::counter!("consumer_duplicates_skipped_total", "consumer" => consumer.to_owned())
             .increment(1);
@@ -122,7 +252,6 @@ pub async fn claim(
         metrics::counter!("consumer_out_of_order_skipped_total", "consumer" => consumer.to_owned())
             .increment(1);
     }
-    Ok(false)
 }
 
 /// Decoded aggregate events of another type reaching a projection are a wiring mistake.

@@ -21,7 +21,6 @@
 //! **Verify** builds into `verify_<model>` the same way, waits until the live model has
 //! applied every event, pauses it (the exclusive lock) and compares table by table.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -29,7 +28,7 @@ use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use plumbing::consumer::HandleError;
 use plumbing::feed::{Cursor, StoredEvent, envelope_of, next_batch_of};
-use plumbing::projection::{Projection, lock_key};
+use plumbing::projection::{Claims, Projection, lock_key};
 use schemas::read_models::ReadModelName;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -92,17 +91,14 @@ pub async fn replay(
     let schema = scratch_schema("replay", model);
     let mut conn = pool.acquire().await?.detach();
     prepare(&mut conn, &schema, model).await?;
-    let mut applied = Applied::default();
-    let (cursor, mut events) = build(&mut conn, &schema, model, batch, &mut applied, bars).await?;
+    let (cursor, mut events) = build(&mut conn, &schema, model, batch, bars).await?;
 
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(lock_key(model.consumer()))
         .execute(&mut *tx)
         .await?;
-    events += catch_up(&mut tx, &schema, model, cursor, batch, &mut applied)
-        .await?
-        .1;
+    events += catch_up(&mut tx, &schema, model, cursor, batch).await?.1;
     let retired = scratch_schema("retired", model);
     let mut statements = vec![
         format!("DROP SCHEMA IF EXISTS {retired} CASCADE"),
@@ -152,16 +148,7 @@ pub async fn verify(pool: &PgPool, model: &Model, batch: i64) -> anyhow::Result<
     let schema = scratch_schema("verify", model);
     let mut conn = pool.acquire().await?.detach();
     prepare(&mut conn, &schema, model).await?;
-    let mut applied = Applied::default();
-    let (cursor, _) = build(
-        &mut conn,
-        &schema,
-        model,
-        batch,
-        &mut applied,
-        &MultiProgress::new(),
-    )
-    .await?;
+    let (cursor, _) = build(&mut conn, &schema, model, batch, &MultiProgress::new()).await?;
     let mut outcome = None;
     for _ in 0..5 {
         wait_live_caught_up(&mut conn, model, Duration::from_secs(60)).await?;
@@ -176,9 +163,7 @@ pub async fn verify(pool: &PgPool, model: &Model, batch: i64) -> anyhow::Result<
             tx.rollback().await?;
             continue;
         }
-        // A rolled-back attempt leaves its applied sequences behind: start from a copy.
-        let mut applied = applied.clone();
-        catch_up(&mut tx, &schema, model, cursor.clone(), batch, &mut applied).await?;
+        catch_up(&mut tx, &schema, model, cursor.clone(), batch).await?;
         let mut differences = Vec::new();
         for table in model.name.tables {
             let (rebuilt, live) = (format!("{schema}.{table}"), format!("public.{table}"));
@@ -245,7 +230,6 @@ async fn build(
     schema: &str,
     model: &Model,
     batch: i64,
-    applied_sequences: &mut Applied,
     bars: &MultiProgress,
 ) -> anyhow::Result<(Cursor, u64)> {
     let total: i64 =
@@ -258,8 +242,7 @@ async fn build(
     let mut applied = 0;
     loop {
         let mut tx = conn.begin().await?;
-        let (next, count) =
-            apply_one_batch(&mut tx, schema, model, &cursor, batch, applied_sequences).await?;
+        let (next, count) = apply_one_batch(&mut tx, schema, model, &cursor, batch).await?;
         tx.commit().await?;
         applied += count;
         progress.advance(count);
@@ -279,12 +262,10 @@ async fn catch_up(
     model: &Model,
     mut cursor: Cursor,
     batch: i64,
-    applied_sequences: &mut Applied,
 ) -> anyhow::Result<(Cursor, u64)> {
     let mut applied = 0;
     loop {
-        let (next, count) =
-            apply_one_batch(tx, schema, model, &cursor, batch, applied_sequences).await?;
+        let (next, count) = apply_one_batch(tx, schema, model, &cursor, batch).await?;
         applied += count;
         cursor = next;
         if count < u64::try_from(batch).unwrap_or(0) {
@@ -300,7 +281,6 @@ async fn apply_one_batch(
     model: &Model,
     cursor: &Cursor,
     batch: i64,
-    applied: &mut Applied,
 ) -> anyhow::Result<(Cursor, u64)> {
     let events: Vec<StoredEvent> =
         next_batch_of(&mut *tx, cursor, batch, Some(&model.types())).await?;
@@ -311,9 +291,12 @@ async fn apply_one_batch(
     sqlx::query(&format!("SET LOCAL search_path TO {schema}, public"))
         .execute(&mut *tx)
         .await?;
-    for stored in &events {
-        let envelope = envelope_of(stored);
-        let event = match schemas::decode(&envelope) {
+    let envelopes: Vec<schemas::Envelope> = events.iter().map(envelope_of).collect();
+    let mut claims = Claims::lock(&mut *tx, model.consumer(), &envelopes)
+        .await
+        .map_err(handle_error)?;
+    for envelope in &envelopes {
+        let event = match schemas::decode(envelope) {
             Ok(event) => event,
             Err(err) => {
                 // The live consumer dead-letters such an event; the replay skips it alike.
@@ -321,10 +304,14 @@ async fn apply_one_batch(
                 continue;
             }
         };
-        if !applied.claim(model.consumer(), &envelope) {
+        if !claims
+            .claim(&mut *tx, envelope)
+            .await
+            .map_err(handle_error)?
+        {
             continue;
         }
-        match model.projection.apply(&mut *tx, &envelope, event).await {
+        match model.projection.apply(&mut *tx, envelope, event).await {
             Ok(()) => {}
             Err(HandleError::Poison(err)) => {
                 tracing::warn!(
@@ -335,70 +322,11 @@ async fn apply_one_batch(
             Err(other) => return Err(handle_error(other)),
         }
     }
-    applied.flush(&mut *tx, model.consumer()).await?;
+    claims.save(&mut *tx).await.map_err(handle_error)?;
     sqlx::query("SET LOCAL search_path TO public")
         .execute(&mut *tx)
         .await?;
     Ok((next, events.len() as u64))
-}
-
-/// The replay's `claim`: it reads every event once, in the order of its aggregate's
-/// sequence, so the applied sequences are kept in memory and written once per batch (one
-/// statement instead of one per event) to the scratch `consumer_applied`.
-#[derive(Debug, Clone, Default)]
-struct Applied {
-    last: HashMap<(String, String), i64>,
-    /// Aggregates whose sequence moved since the last flush.
-    changed: Vec<(String, String)>,
-}
-
-impl Applied {
-    /// Whether `envelope` is its aggregate's next event (as `claim` decides live).
-    fn claim(&mut self, consumer: &str, envelope: &schemas::Envelope) -> bool {
-        let key = (
-            envelope.aggregate_type.clone(),
-            envelope.aggregate_id.clone(),
-        );
-        let last = self.last.get(&key).copied().unwrap_or(0);
-        let sequence = i64::try_from(envelope.sequence).unwrap_or(i64::MAX);
-        if sequence != last + 1 {
-            tracing::warn!(consumer, last, sequence, aggregate_id = %envelope.aggregate_id,
-                "event out of its aggregate's sequence in the store; skipped as live would");
-            return false;
-        }
-        self.last.insert(key.clone(), sequence);
-        self.changed.push(key);
-        true
-    }
-
-    async fn flush(&mut self, tx: &mut PgConnection, consumer: &str) -> anyhow::Result<()> {
-        if self.changed.is_empty() {
-            return Ok(());
-        }
-        self.changed.sort_unstable();
-        self.changed.dedup();
-        let mut types = Vec::with_capacity(self.changed.len());
-        let mut ids = Vec::with_capacity(self.changed.len());
-        let mut sequences = Vec::with_capacity(self.changed.len());
-        for key in self.changed.drain(..) {
-            sequences.push(self.last[&key]);
-            types.push(key.0);
-            ids.push(key.1);
-        }
-        sqlx::query(
-            "INSERT INTO consumer_applied (consumer, aggregate_type, aggregate_id, last_sequence)
-             SELECT $1, t, i, s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS a(t, i, s)
-             ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
-                SET last_sequence = EXCLUDED.last_sequence, updated_at = now()",
-        )
-        .bind(consumer)
-        .bind(&types)
-        .bind(&ids)
-        .bind(&sequences)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
-    }
 }
 
 fn handle_error(err: HandleError) -> anyhow::Error {

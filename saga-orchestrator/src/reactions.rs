@@ -11,7 +11,7 @@ use domain::inventory::InventoryEvent;
 use domain::payment::{Payment, PaymentEvent};
 use domain::show::ShowEvent;
 use plumbing::consumer::{HandleError, Handler};
-use plumbing::projection::claim;
+use plumbing::projection::Claims;
 use plumbing::store::AggregateStore;
 use schemas::{DecodedEvent, Envelope};
 use sqlx::{PgConnection, PgPool};
@@ -53,11 +53,13 @@ impl Handler for Reactions {
             decoded.push((envelope, event, payment_booking));
         }
         let mut tx = self.pool.begin().await?;
+        let mut claims = Claims::lock(&mut tx, CONSUMER, envelopes).await?;
         for (envelope, event, payment_booking) in decoded {
-            if claim(&mut tx, CONSUMER, envelope).await? {
+            if claims.claim(&mut tx, envelope).await? {
                 react(&mut tx, envelope, event, payment_booking, now).await?;
             }
         }
+        claims.save(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
