@@ -161,14 +161,16 @@ impl Claims {
         .bind(&ids)
         .execute(&mut *tx)
         .await?;
+        // Per key through the primary key (a lateral lookup, so no plan cached while the
+        // table was small can turn it into a scan of every consumer's rows).
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT c.aggregate_type, c.aggregate_id, c.last_sequence
-               FROM consumer_applied c
-               JOIN unnest($2::text[], $3::text[]) AS k(t, i)
-                 ON c.aggregate_type = k.t AND c.aggregate_id = k.i
-              WHERE c.consumer = $1
-              ORDER BY c.aggregate_type, c.aggregate_id
-                FOR UPDATE OF c",
+            "SELECT k.t, k.i, c.last_sequence
+               FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS k(t, i, n)
+              CROSS JOIN LATERAL (
+                    SELECT last_sequence FROM consumer_applied
+                     WHERE consumer = $1 AND aggregate_type = k.t AND aggregate_id = k.i
+                       FOR UPDATE) c
+              ORDER BY k.n",
         )
         .bind(consumer)
         .bind(&types)
@@ -216,10 +218,12 @@ impl Claims {
         }
         let sequences: Vec<i64> = self.changed.iter().map(|key| last[key]).collect();
         let (types, ids): (Vec<String>, Vec<String>) = self.changed.into_iter().unzip();
+        // An upsert of rows that exist: each one found through the primary key.
         sqlx::query(
-            "UPDATE consumer_applied c SET last_sequence = k.s, updated_at = now()
-               FROM unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)
-              WHERE c.consumer = $1 AND c.aggregate_type = k.t AND c.aggregate_id = k.i",
+            "INSERT INTO consumer_applied (consumer, aggregate_type, aggregate_id, last_sequence)
+             SELECT $1, t, i, s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)
+             ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+                SET last_sequence = EXCLUDED.last_sequence, updated_at = now()",
         )
         .bind(&self.consumer)
         .bind(&types)
