@@ -115,6 +115,9 @@ pub async fn claim(
     Ok(false)
 }
 
+/// The last applied sequence per (aggregate type, aggregate id).
+pub type AppliedSequences = HashMap<(String, String), i64>;
+
 /// `claim` for a batch of events: the applied sequences of every aggregate in the batch are
 /// locked and read with two statements, decided in memory event by event, and written back
 /// with one — instead of one statement per event (the claims were a fifth of everything
@@ -122,7 +125,7 @@ pub async fn claim(
 pub struct Claims {
     consumer: String,
     /// None for a one-event batch.
-    last: Option<HashMap<(String, String), i64>>,
+    last: Option<AppliedSequences>,
     /// Aggregates whose sequence moved.
     changed: Vec<(String, String)>,
 }
@@ -181,6 +184,17 @@ impl Claims {
         Ok(claims)
     }
 
+    /// Claims decided against sequences the caller already knows — a replay, the only
+    /// writer of its scratch table, carries them from batch to batch (`save` hands them
+    /// back) instead of locking and reading them again.
+    pub fn resume(consumer: &str, known: AppliedSequences) -> Self {
+        Claims {
+            consumer: consumer.to_owned(),
+            last: Some(known),
+            changed: Vec::new(),
+        }
+    }
+
     /// Whether `envelope` is its aggregate's next event, as `claim` decides; the batch's
     /// events must be claimed in their order.
     pub async fn claim(
@@ -206,15 +220,15 @@ impl Claims {
         Ok(true)
     }
 
-    /// Writes the sequences the batch moved.
-    pub async fn save(mut self, tx: &mut PgConnection) -> Result<(), HandleError> {
+    /// Writes the sequences the batch moved; returns every sequence it knows.
+    pub async fn save(mut self, tx: &mut PgConnection) -> Result<AppliedSequences, HandleError> {
         let Some(last) = self.last else {
-            return Ok(());
+            return Ok(AppliedSequences::new());
         };
         self.changed.sort_unstable();
         self.changed.dedup();
         if self.changed.is_empty() {
-            return Ok(());
+            return Ok(last);
         }
         let sequences: Vec<i64> = self.changed.iter().map(|key| last[key]).collect();
         let (types, ids): (Vec<String>, Vec<String>) = self.changed.into_iter().unzip();
@@ -231,7 +245,7 @@ impl Claims {
         .bind(&sequences)
         .execute(&mut *tx)
         .await?;
-        Ok(())
+        Ok(last)
     }
 }
 

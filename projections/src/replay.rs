@@ -28,7 +28,7 @@ use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use plumbing::consumer::HandleError;
 use plumbing::feed::{Cursor, StoredEvent, envelope_of, next_batch_of};
-use plumbing::projection::{Claims, Projection, lock_key};
+use plumbing::projection::{AppliedSequences, Claims, Projection, lock_key};
 use schemas::read_models::ReadModelName;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -91,14 +91,17 @@ pub async fn replay(
     let schema = scratch_schema("replay", model);
     let mut conn = pool.acquire().await?.detach();
     prepare(&mut conn, &schema, model).await?;
-    let (cursor, mut events) = build(&mut conn, &schema, model, batch, bars).await?;
+    let mut applied = AppliedSequences::new();
+    let (cursor, mut events) = build(&mut conn, &schema, model, batch, &mut applied, bars).await?;
 
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(lock_key(model.consumer()))
         .execute(&mut *tx)
         .await?;
-    events += catch_up(&mut tx, &schema, model, cursor, batch).await?.1;
+    events += catch_up(&mut tx, &schema, model, cursor, batch, &mut applied)
+        .await?
+        .1;
     let retired = scratch_schema("retired", model);
     let mut statements = vec![
         format!("DROP SCHEMA IF EXISTS {retired} CASCADE"),
@@ -148,7 +151,16 @@ pub async fn verify(pool: &PgPool, model: &Model, batch: i64) -> anyhow::Result<
     let schema = scratch_schema("verify", model);
     let mut conn = pool.acquire().await?.detach();
     prepare(&mut conn, &schema, model).await?;
-    let (cursor, _) = build(&mut conn, &schema, model, batch, &MultiProgress::new()).await?;
+    let mut applied = AppliedSequences::new();
+    let (cursor, _) = build(
+        &mut conn,
+        &schema,
+        model,
+        batch,
+        &mut applied,
+        &MultiProgress::new(),
+    )
+    .await?;
     let mut outcome = None;
     for _ in 0..5 {
         wait_live_caught_up(&mut conn, model, Duration::from_secs(60)).await?;
@@ -163,7 +175,9 @@ pub async fn verify(pool: &PgPool, model: &Model, batch: i64) -> anyhow::Result<
             tx.rollback().await?;
             continue;
         }
-        catch_up(&mut tx, &schema, model, cursor.clone(), batch).await?;
+        // A rolled-back attempt must not leave its sequences behind: start from a copy.
+        let mut applied = applied.clone();
+        catch_up(&mut tx, &schema, model, cursor.clone(), batch, &mut applied).await?;
         let mut differences = Vec::new();
         for table in model.name.tables {
             let (rebuilt, live) = (format!("{schema}.{table}"), format!("public.{table}"));
@@ -230,6 +244,7 @@ async fn build(
     schema: &str,
     model: &Model,
     batch: i64,
+    applied_sequences: &mut AppliedSequences,
     bars: &MultiProgress,
 ) -> anyhow::Result<(Cursor, u64)> {
     let total: i64 =
@@ -242,7 +257,8 @@ async fn build(
     let mut applied = 0;
     loop {
         let mut tx = conn.begin().await?;
-        let (next, count) = apply_one_batch(&mut tx, schema, model, &cursor, batch).await?;
+        let (next, count) =
+            apply_one_batch(&mut tx, schema, model, &cursor, batch, applied_sequences).await?;
         tx.commit().await?;
         applied += count;
         progress.advance(count);
@@ -262,10 +278,12 @@ async fn catch_up(
     model: &Model,
     mut cursor: Cursor,
     batch: i64,
+    applied_sequences: &mut AppliedSequences,
 ) -> anyhow::Result<(Cursor, u64)> {
     let mut applied = 0;
     loop {
-        let (next, count) = apply_one_batch(tx, schema, model, &cursor, batch).await?;
+        let (next, count) =
+            apply_one_batch(tx, schema, model, &cursor, batch, applied_sequences).await?;
         applied += count;
         cursor = next;
         if count < u64::try_from(batch).unwrap_or(0) {
@@ -281,6 +299,7 @@ async fn apply_one_batch(
     model: &Model,
     cursor: &Cursor,
     batch: i64,
+    applied: &mut AppliedSequences,
 ) -> anyhow::Result<(Cursor, u64)> {
     let events: Vec<StoredEvent> =
         next_batch_of(&mut *tx, cursor, batch, Some(&model.types())).await?;
@@ -292,9 +311,7 @@ async fn apply_one_batch(
         .execute(&mut *tx)
         .await?;
     let envelopes: Vec<schemas::Envelope> = events.iter().map(envelope_of).collect();
-    let mut claims = Claims::lock(&mut *tx, model.consumer(), &envelopes)
-        .await
-        .map_err(handle_error)?;
+    let mut claims = Claims::resume(model.consumer(), std::mem::take(applied));
     for envelope in &envelopes {
         let event = match schemas::decode(envelope) {
             Ok(event) => event,
@@ -322,7 +339,7 @@ async fn apply_one_batch(
             Err(other) => return Err(handle_error(other)),
         }
     }
-    claims.save(&mut *tx).await.map_err(handle_error)?;
+    *applied = claims.save(&mut *tx).await.map_err(handle_error)?;
     sqlx::query("SET LOCAL search_path TO public")
         .execute(&mut *tx)
         .await?;
