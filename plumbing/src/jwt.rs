@@ -26,16 +26,23 @@ pub struct TokenVerifier {
     validation: Validation,
 }
 
+/// The one rule every process checks access tokens by (command-api, which also issues them,
+/// and the notifier): pinning HS256 is what refuses `alg: none` and algorithm-confusion
+/// tokens; `exp`, `iss`, `aud` and `sub` are required; 5 s of clock leeway.
+pub fn validation(issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 5;
+    validation
+}
+
 impl TokenVerifier {
     pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
         Self {
             key: DecodingKey::from_secret(secret),
-            validation,
+            validation: validation(issuer, audience),
         }
     }
 

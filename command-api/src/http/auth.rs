@@ -1,4 +1,5 @@
-//! Access tokens: HS256 JWTs with the algorithm pinned, `exp`, `iss` and `aud` required, and
+//! Access tokens: HS256 JWTs issued here and checked by the rule every process shares
+//! (`plumbing::jwt::validation`: algorithm pinned, `exp`, `iss`, `aud`, `sub` required), and
 //! the `Caller` extractor that every authenticated endpoint takes.
 
 use std::collections::BTreeSet;
@@ -36,16 +37,10 @@ pub struct JwtKeys {
 
 impl JwtKeys {
     pub fn new(secret: &[u8], issuer: &str, audience: &str, ttl: Duration) -> Self {
-        // Pinning HS256 here is what refuses `alg: none` and algorithm-confusion tokens.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            validation,
+            validation: plumbing::jwt::validation(issuer, audience),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
