@@ -371,6 +371,29 @@ async fn connections_are_authenticated_before_the_upgrade() {
     })
     .await;
     subscribe(&mut socket, &uuid::Uuid::new_v4().to_string()).await;
+
+    // A connection whose token expires is closed with 4001, not left open past it.
+    let issued = chrono::Utc::now().timestamp();
+    let short_lived = forge(
+        json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "ticketing-api", "iat": issued, "exp": issued + 3}),
+        TEST_JWT_SECRET,
+    );
+    let mut expiring = connect(&notifier, &short_lived).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "still open 20 s after the token expired");
+        match tokio::time::timeout(left, expiring.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => break u16::from(frame.code),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("ended without a close frame: {other:?}"),
+        }
+    };
+    assert_eq!(code, 4001, "close code at token expiry");
+    assert!(
+        chrono::Utc::now().timestamp() >= issued + 2,
+        "closed before the token expired"
+    );
 }
 
 /// Resident memory of a process, in KiB.
