@@ -111,3 +111,87 @@ impl PaymentProvider for HttpProvider {
         self.post("/v1/refunds", request).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    /// A provider on a local port that counts the requests it receives and answers 503
+    /// until told to recover.
+    async fn flaky_provider() -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
+        let received = Arc::new(AtomicUsize::new(0));
+        let healthy = Arc::new(AtomicBool::new(false));
+        let (count, up) = (received.clone(), healthy.clone());
+        let app = axum::Router::new().route(
+            "/v1/charges",
+            axum::routing::post(move || {
+                let (count, up) = (count.clone(), up.clone());
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if up.load(Ordering::SeqCst) {
+                        StatusCode::ACCEPTED
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{address}"), received, healthy)
+    }
+
+    fn request() -> ChargeRequest {
+        ChargeRequest {
+            payment_id: Uuid::new_v4(),
+            booking_id: Uuid::new_v4(),
+            amount: Money::new(1_000, "EUR"),
+            token: "tok_visa".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn five_failures_open_the_circuit_and_a_recovered_provider_closes_it() {
+        let (url, received, healthy) = flaky_provider().await;
+        let provider = HttpProvider::new(&url).expect("provider");
+        for _ in 0..5 {
+            assert!(matches!(
+                provider.charge(&request()).await,
+                Err(ProviderError::Failed(_))
+            ));
+        }
+        // Open: refused at once, without reaching the provider.
+        for _ in 0..20 {
+            assert!(matches!(
+                provider.charge(&request()).await,
+                Err(ProviderError::CircuitOpen)
+            ));
+        }
+        assert_eq!(received.load(Ordering::SeqCst), 5);
+
+        healthy.store(true, Ordering::SeqCst);
+        // After the open period (≥ 1 s) a trial call goes through and closes the circuit.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match provider.charge(&request()).await {
+                Ok(()) => break,
+                Err(ProviderError::CircuitOpen) => {
+                    assert!(Instant::now() < deadline, "the circuit never half-opened");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert!(provider.charge(&request()).await.is_ok(), "closed again");
+        assert_eq!(received.load(Ordering::SeqCst), 7);
+    }
+}
