@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinSet;
+
 use chrono::Utc;
 use domain::booking::{Booking, BookingCommand};
 use domain::inventory::{InventoryCommand, InventoryError, SectionInventory, inventory_id};
@@ -31,6 +33,8 @@ use crate::tasks::{self, Task};
 /// must fit well inside a payment deadline. A step that outlives it may run twice; every
 /// action is idempotent.
 const LEASE: Duration = Duration::from_secs(10);
+/// Steps running at once per worker.
+const WINDOW: usize = 32;
 
 pub struct Stores {
     pub bookings: Arc<AggregateStore<Booking>>,
@@ -64,25 +68,41 @@ fn failed<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> anyhow::Error + '
 }
 
 impl Worker {
+    /// Keeps up to `WINDOW` steps running, each in its own task: claims more whenever fewer
+    /// than half are in flight (or the poll interval passes), so one slow step — a provider
+    /// call — no longer holds back the steps claimed with it. (Own tasks, not futures polled
+    /// by this loop: a step paused while the loop waits for a connection to claim with
+    /// would hold its own connection — the pool ran dry that way.) On shutdown, finishes the
+    /// running ones.
     pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let mut running = JoinSet::new();
         while !shutdown.is_cancelled() {
-            let due = match tasks::claim_due(&self.pool, 32, LEASE).await {
-                Ok(due) => due,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot claim saga steps");
-                    Vec::new()
+            if running.len() < WINDOW / 2 {
+                let free = i64::try_from(WINDOW - running.len()).unwrap_or(0);
+                match tasks::claim_due(&this.pool, free, LEASE).await {
+                    Ok(due) => {
+                        for task in due {
+                            let worker = this.clone();
+                            running.spawn(async move { worker.settle(&task).await });
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot claim saga steps"),
                 }
-            };
-            if due.is_empty() {
+            }
+            if running.is_empty() {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(self.poll) => {}
+                    _ = tokio::time::sleep(this.poll) => {}
                 }
                 continue;
             }
-            let runs = due.iter().map(|task| self.settle(task));
-            futures::future::join_all(runs).await;
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = tokio::time::sleep(this.poll) => {}
+            }
         }
+        while running.join_next().await.is_some() {}
     }
 
     /// Runs one step and records its outcome.
