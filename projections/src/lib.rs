@@ -101,21 +101,22 @@ pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<boo
             let pool = plumbing::db::connect(&infra.database_url, connections).await?;
             let bars = indicatif::MultiProgress::new();
             let started = std::time::Instant::now();
-            let mut tasks = tokio::task::JoinSet::new();
-            for (index, model) in models.into_iter().enumerate() {
-                let (pool, bars, batch) = (pool.clone(), bars.clone(), args.batch.max(1));
-                tasks.spawn(async move {
-                    let replayed = replay::replay(&pool, &model, batch, &bars).await;
-                    (index, model.name.consumer, replayed)
-                });
-            }
+            let tasks: Vec<_> = models
+                .into_iter()
+                .map(|model| {
+                    let (pool, bars, batch) = (pool.clone(), bars.clone(), args.batch.max(1));
+                    tokio::spawn(async move {
+                        let replayed = replay::replay(&pool, &model, batch, &bars).await;
+                        (model.name.consumer, replayed)
+                    })
+                })
+                .collect();
             let mut replayed = Vec::new();
-            while let Some(joined) = tasks.join_next().await {
-                let (index, name, outcome) = joined?;
-                replayed.push((index, name, outcome?));
+            for task in tasks {
+                let (name, outcome) = task.await?;
+                replayed.push((name, outcome?));
             }
-            replayed.sort_by_key(|(index, ..)| *index);
-            for (_, name, replayed) in &replayed {
+            for (name, replayed) in &replayed {
                 println!(
                     "{}: {} events replayed in {:.2} s ({:.0} events/s), swapped in",
                     name,
@@ -133,7 +134,7 @@ pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<boo
                  {:.0} store events/s, {:.0} applications/s",
                 replayed.len(),
                 store as f64 / elapsed.max(1e-9),
-                replayed.iter().map(|(.., r)| r.events).sum::<u64>() as f64 / elapsed.max(1e-9),
+                replayed.iter().map(|(_, r)| r.events).sum::<u64>() as f64 / elapsed.max(1e-9),
             );
             Ok(true)
         }

@@ -13,7 +13,7 @@ use reqwest::Method as M;
 use serde_json::json;
 
 use crate::contract;
-use crate::purchase::{booking_reaches, buyer, hold, pay, published_show};
+use crate::purchase::{booking_reaches, buyer, hold_and_pay, published_show};
 use crate::support::Stack;
 
 async fn stored_events(stack: &Stack) -> i64 {
@@ -47,24 +47,22 @@ async fn every_published_record_keeps_its_schema() {
     let event = published_show(&stack, &organizer).await;
     let token = buyer(&stack, "contract@example.com").await;
 
-    let bought = hold(&stack, &token, &event, &["hall:R0:1", "hall:R0:2"]).await;
-    pay(&stack, &token, &bought, "tok_visa").await;
-    booking_reaches(
+    let (bought, _) = hold_and_pay(
         &stack,
         &token,
-        &bought,
+        &event,
+        &["hall:R0:1", "hall:R0:2"],
+        "tok_visa",
         "confirmed",
-        Duration::from_secs(30),
     )
     .await;
-    let declined = hold(&stack, &token, &event, &["hall:R1:1"]).await;
-    pay(&stack, &token, &declined, "tok_decline").await;
-    booking_reaches(
+    hold_and_pay(
         &stack,
         &token,
-        &declined,
+        &event,
+        &["hall:R1:1"],
+        "tok_decline",
         "cancelled",
-        Duration::from_secs(30),
     )
     .await;
     let (status, _, body) = stack

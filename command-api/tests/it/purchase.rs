@@ -102,6 +102,22 @@ pub async fn pay(stack: &Stack, token: &str, booking: &str, payment_token: &str)
     assert_eq!(body["status"], "payment_pending");
 }
 
+/// Holds `seats`, pays with `payment_token` and waits (30 s) until the booking is `want`;
+/// returns its id and the booking as read.
+pub async fn hold_and_pay(
+    stack: &Stack,
+    token: &str,
+    event: &str,
+    seats: &[&str],
+    payment_token: &str,
+    want: &str,
+) -> (String, Value) {
+    let booking = hold(stack, token, event, seats).await;
+    pay(stack, token, &booking, payment_token).await;
+    let read = booking_reaches(stack, token, &booking, want, Duration::from_secs(30)).await;
+    (booking, read)
+}
+
 /// Polls the booking (read model) until its status is `want`.
 pub async fn booking_reaches(
     stack: &Stack,
@@ -268,14 +284,13 @@ async fn declined_cancelled_and_refunded_bookings_free_their_seats() {
     let event = published_show(&stack, &organizer).await;
     let token = buyer(&stack, "mixed@example.com").await;
 
-    let declined = hold(&stack, &token, &event, &["hall:R1:1"]).await;
-    pay(&stack, &token, &declined, "tok_decline").await;
-    let body = booking_reaches(
+    let (_, body) = hold_and_pay(
         &stack,
         &token,
-        &declined,
+        &event,
+        &["hall:R1:1"],
+        "tok_decline",
         "cancelled",
-        Duration::from_secs(30),
     )
     .await;
     assert!(
@@ -312,14 +327,13 @@ async fn declined_cancelled_and_refunded_bookings_free_their_seats() {
     assert_eq!(status, 409, "a final booking cannot be cancelled again");
 
     // Confirmed, then cancelled: refunded, tickets void, seat bookable.
-    let bought = hold(&stack, &token, &event, &["hall:R1:2"]).await;
-    pay(&stack, &token, &bought, "tok_visa").await;
-    booking_reaches(
+    let (bought, _) = hold_and_pay(
         &stack,
         &token,
-        &bought,
+        &event,
+        &["hall:R1:2"],
+        "tok_visa",
         "confirmed",
-        Duration::from_secs(30),
     )
     .await;
     let (status, _, body) = stack
@@ -427,9 +441,15 @@ async fn cancelling_an_event_ends_every_booking_and_refunds_the_paid_ones() {
     let organizer = stack.organizer("org@example.com").await;
     let event = published_show(&stack, &organizer).await;
     let token = buyer(&stack, "fan@example.com").await;
-    let paid = hold(&stack, &token, &event, &["hall:R4:1"]).await;
-    pay(&stack, &token, &paid, "tok_visa").await;
-    booking_reaches(&stack, &token, &paid, "confirmed", Duration::from_secs(30)).await;
+    let (paid, _) = hold_and_pay(
+        &stack,
+        &token,
+        &event,
+        &["hall:R4:1"],
+        "tok_visa",
+        "confirmed",
+    )
+    .await;
     let held = hold(&stack, &token, &event, &["hall:R4:2"]).await;
 
     let (status, _, body) = stack

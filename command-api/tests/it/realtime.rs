@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::purchase::{booking_reaches, buyer, hold, pay, published_show};
+use crate::purchase::{buyer, hold, hold_and_pay, published_show};
 use crate::support::Stack;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -179,14 +179,13 @@ async fn watchers_see_seats_change_and_buyers_see_their_own_booking_only() {
     );
 
     // A purchase: the watcher sees the seat sold; the buyer sees their statuses.
-    let booking = hold(&stack, &buyer_token, &event, &["hall:R7:1"]).await;
-    pay(&stack, &buyer_token, &booking, "tok_visa").await;
-    booking_reaches(
+    let (booking, _) = hold_and_pay(
         &stack,
         &buyer_token,
-        &booking,
+        &event,
+        &["hall:R7:1"],
+        "tok_visa",
         "confirmed",
-        Duration::from_secs(30),
     )
     .await;
     next_matching(&mut watcher, Duration::from_secs(15), |f| {

@@ -28,7 +28,8 @@ pub struct CloneStoreArgs {
     pub events: i64,
 }
 
-/// One stored event, as text.
+/// One stored event.
+#[derive(sqlx::FromRow)]
 struct Row {
     aggregate_type: String,
     aggregate_id: String,
@@ -76,34 +77,15 @@ pub async fn run(target: &Target, args: CloneStoreArgs) -> anyhow::Result<bool> 
 
 /// The events of every stream that has an id to map, in the order they were written.
 async fn load_template(pool: &PgPool, users: &HashSet<Uuid>) -> anyhow::Result<Vec<Row>> {
-    let rows: Vec<(String, String, i64, String, String, Value, Value)> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version,
-                payload::jsonb, metadata::jsonb
+                payload::jsonb AS payload, metadata::jsonb AS metadata
            FROM events ORDER BY transaction_id, global_position",
     )
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                aggregate_type,
-                aggregate_id,
-                sequence,
-                event_type,
-                event_version,
-                payload,
-                metadata,
-            )| Row {
-                aggregate_type,
-                aggregate_id,
-                sequence,
-                event_type,
-                event_version,
-                payload,
-                metadata,
-            },
-        )
         .filter(|row| map_ids(&row.aggregate_id, 1, users) != row.aggregate_id)
         .collect())
 }
