@@ -62,7 +62,7 @@ fn routes() -> Vec<Route> {
             auth: false,
             request: Some("RegisterRequest"),
             success: (201, Some("RegisterResponse")),
-            errors: &[400, 409, 413, 415, 422],
+            errors: &[400, 409, 413, 415, 422, 503],
             command: true,
             ..route("post", "/api/auth/register", "Register an account", "auth")
         },
@@ -70,7 +70,7 @@ fn routes() -> Vec<Route> {
             auth: false,
             request: Some("LoginRequest"),
             success: (200, Some("TokenResponse")),
-            errors: &[400, 401, 415, 429],
+            errors: &[400, 401, 415, 429, 503],
             ..route(
                 "post",
                 "/api/auth/login",

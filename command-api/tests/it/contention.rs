@@ -11,7 +11,7 @@ use rand::seq::IndexedRandom;
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, Stack};
+use crate::support::Stack;
 
 const CLIENTS: usize = 200;
 
@@ -52,15 +52,6 @@ async fn published_event(stack: &Stack, sections: Value, tiers: Value) -> String
         .await;
     assert_eq!(status, 200);
     id
-}
-
-async fn buyers(stack: &Stack, n: usize) -> Vec<String> {
-    let registrations = (0..n).map(|i| async move {
-        let email = format!("buyer{i}@example.com");
-        assert_eq!(stack.register(&email).await.status(), 201);
-        stack.login(&email, PASSWORD).await
-    });
-    join_all(registrations).await
 }
 
 /// Total `aggregate_conflicts_retried_total{aggregate="inventory"}` over every instance.
@@ -129,7 +120,7 @@ async fn concurrent_holds_on_one_section_never_hold_a_seat_twice() {
         json!([{"tier_id": "t", "name": "T", "price": {"amount_minor": 1000, "currency": "EUR"}, "section_ids": sections}]),
     )
     .await;
-    let tokens = buyers(&stack, CLIENTS).await;
+    let tokens = stack.buyers(CLIENTS, "buyer").await;
     for section in &sections {
         race(&stack, &id, section, &tokens).await;
     }
@@ -280,7 +271,7 @@ async fn concurrent_general_admission_holds_never_exceed_capacity() {
         json!([{"tier_id": "t", "name": "T", "price": {"amount_minor": 1000, "currency": "EUR"}, "section_ids": ["pit"]}]),
     )
     .await;
-    let tokens = buyers(&stack, CLIENTS).await;
+    let tokens = stack.buyers(CLIENTS, "buyer").await;
     let attempts = tokens.iter().enumerate().map(|(i, token)| {
         let quantity = rand::rng().random_range(1..=3u32);
         let url = stack.url_on(i % 2, "/api/bookings");
