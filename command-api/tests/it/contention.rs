@@ -54,7 +54,9 @@ async fn published_event(stack: &Stack, sections: Value, tiers: Value) -> String
     id
 }
 
-/// Total `aggregate_conflicts_retried_total{aggregate="inventory"}` over every instance.
+/// Cross-instance races on inventory absorbed over every instance: decisions made again
+/// because the append found the other instance's events (`aggregate_stale_decisions_total`)
+/// or lost on the primary key (`aggregate_conflicts_retried_total`).
 async fn conflicts_retried(stack: &Stack) -> f64 {
     let mut total = 0.0;
     for i in 0..stack.api_count() {
@@ -70,7 +72,8 @@ async fn conflicts_retried(stack: &Stack) -> f64 {
         total += text
             .lines()
             .filter(|l| {
-                l.starts_with("aggregate_conflicts_retried_total")
+                (l.starts_with("aggregate_conflicts_retried_total")
+                    || l.starts_with("aggregate_stale_decisions_total"))
                     && l.contains("aggregate=\"inventory\"")
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
