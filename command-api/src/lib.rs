@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod http;
 pub mod invoice_pdf;
 pub mod passwords;
+pub mod purchase;
 pub mod relay;
 pub mod routes;
 pub mod settings;
@@ -116,11 +117,11 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/api/bookings/{booking_id}/pay",
-            post(routes::payments::pay),
+            post(routes::bookings::pay),
         )
         .route(
             "/api/bookings/{booking_id}/cancel",
-            post(routes::payments::cancel_booking),
+            post(routes::bookings::cancel_booking),
         )
         .route("/api/payments/webhook", post(routes::webhook::webhook))
         .route("/api/tickets", get(routes::tickets::list_tickets))
@@ -192,8 +193,13 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         shows: Arc::new(
             AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
         ),
-        // Hot sections grow long streams: a cold load reads a snapshot and the tail.
-        inventory: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
+        // Hot sections grow long streams: a cold load reads a snapshot and the tail. They
+        // come first in a unit's lock order, so bookings batch on their section.
+        inventory: Arc::new(
+            AggregateStore::new(pool.clone(), ())
+                .with_snapshots(100)
+                .with_lock_rank(10),
+        ),
         bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
         payments: Arc::new(AggregateStore::new(pool.clone(), ())),
         payment_timeout: Duration::from_secs(settings.payment_timeout_seconds),

@@ -119,6 +119,14 @@ impl SectionInventory {
             .sum()
     }
 
+    /// Whether `booking_id` still holds places here, or has bought them: a payment that
+    /// settles can then sell them.
+    pub fn holds_or_sold(&self, booking_id: Uuid) -> bool {
+        self.holds.contains_key(&booking_id)
+            || self.sold_places.contains_key(&booking_id)
+            || self.sold_seats.values().any(|b| *b == booking_id)
+    }
+
     pub fn available(&self, now: DateTime<Utc>) -> u32 {
         self.capacity().saturating_sub(self.sold() + self.held(now))
     }
