@@ -80,18 +80,25 @@ pub async fn place(
     metadata: &HashMap<String, String>,
 ) -> Result<Placed, PurchaseError> {
     let now = Utc::now();
-    let (show, _) = state
+    // Planned under the show's lock rather than on a copy of it (only the sections asked
+    // for are copied into the plan).
+    let (planned, queued) = state
         .shows
-        .cached(&event_id.to_string(), SHOW_FRESH_FOR, |s| s.on_sale(now))
+        .with_cached(
+            &event_id.to_string(),
+            SHOW_FRESH_FOR,
+            |s| s.on_sale(now),
+            |show, _| {
+                let queued = show.queue.as_ref().is_some_and(|q| q.enabled);
+                (purchase::plan(show, request, now), queued)
+            },
+        )
         .await
         .map_err(PurchaseError::Store)?;
-    let planned = purchase::plan(&show, request, now);
     if let Err(err @ (PlanError::WrongSize | PlanError::NotOnSale)) = planned {
         return Err(PurchaseError::Plan(err));
     }
-    if show.queue.as_ref().is_some_and(|q| q.enabled)
-        && !waiting_room::places::is_admitted(&state.pool, event_id, user_id).await?
-    {
+    if queued && !waiting_room::places::is_admitted(&state.pool, event_id, user_id).await? {
         return Err(PurchaseError::QueueRequired(event_id));
     }
     let plan = planned.map_err(PurchaseError::Plan)?;

@@ -387,6 +387,7 @@ async fn run_batch(pool: PgPool, first: Box<dyn Locked>, mut batch: Vec<Queued>)
         .with_jitter()
         .build();
     let mut stale_rounds = 0;
+    let started = std::time::Instant::now();
     loop {
         for (key, (_, new, at_least)) in &needs {
             let guard = guards.get_mut(key).expect("every needed stream is locked");
@@ -464,7 +465,7 @@ async fn run_batch(pool: PgPool, first: Box<dyn Locked>, mut batch: Vec<Queued>)
                     .increment(1);
                 stale_rounds += 1;
                 if stale_rounds > MAX_STALE_ROUNDS {
-                    return contended(&mut guards, batch);
+                    return contended(&mut guards, batch, "stale rounds", started);
                 }
                 for e in &expected {
                     if let Some(guard) = guards
@@ -480,7 +481,7 @@ async fn run_batch(pool: PgPool, first: Box<dyn Locked>, mut batch: Vec<Queued>)
             }
             Err(PersistenceError::OptimisticLockError) => {
                 let Some(pause) = backoff.next() else {
-                    return contended(&mut guards, batch);
+                    return contended(&mut guards, batch, "conflicts", started);
                 };
                 metrics::counter!("aggregate_conflicts_retried_total", "aggregate" => first_key.aggregate_type)
                     .increment(1);
@@ -603,10 +604,23 @@ fn answer(batch: Vec<Queued>, outcomes: Vec<Outcome>) {
 }
 
 /// Every unit of the batch is told to come back later; the cached states are forgotten.
-fn contended(guards: &mut BTreeMap<StreamKey, Box<dyn Locked>>, batch: Vec<Queued>) {
+fn contended(
+    guards: &mut BTreeMap<StreamKey, Box<dyn Locked>>,
+    batch: Vec<Queued>,
+    why: &str,
+    started: std::time::Instant,
+) {
     if let Some(first) = guards.keys().next() {
         metrics::counter!("aggregate_conflicts_exhausted_total", "aggregate" => first.aggregate_type)
             .increment(1);
+        tracing::warn!(
+            first = ?first,
+            streams = guards.len(),
+            units = batch.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            why,
+            "a batch gave up: its streams kept moving"
+        );
     }
     for guard in guards.values_mut() {
         guard.invalidate();
