@@ -113,15 +113,25 @@ export const post = async (path, body, options) => (await call("POST", path, { .
 /** Where the page's query string or path names a resource. */
 export const pathId = () => location.pathname.split("/").filter(Boolean).pop();
 
+// One formatter per currency: building one costs far more than formatting with it.
+const formats = new Map();
+function currencyFormat(currency) {
+  let format = formats.get(currency);
+  if (!format) {
+    format = new Intl.NumberFormat("en-GB", { style: "currency", currency });
+    formats.set(currency, format);
+  }
+  return format;
+}
+
 export function money(m) {
   if (!m) return "";
-  const format = new Intl.NumberFormat("en-GB", { style: "currency", currency: m.currency });
-  const digits = format.resolvedOptions().maximumFractionDigits;
-  return format.format(m.amount_minor / 10 ** digits);
+  const format = currencyFormat(m.currency);
+  return format.format(m.amount_minor / 10 ** format.resolvedOptions().maximumFractionDigits);
 }
 
 export function minorUnits(currency) {
-  return new Intl.NumberFormat("en-GB", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+  return currencyFormat(currency).resolvedOptions().maximumFractionDigits;
 }
 
 export const dateTime = (iso) =>

@@ -14,7 +14,7 @@ const SELECTION = `ticketing.selection.${eventId}`;
 const $ = (id) => document.getElementById(id);
 
 // Measurements the browser test reads (Performance API).
-const perf = (window.__ticketing = { selection: [], eventTiming: [], frames: 0 });
+const perf = (window.__ticketing = { selection: [], eventTiming: [], frames: 0, startMs: performance.now() });
 try {
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
@@ -148,9 +148,14 @@ async function hold() {
   }
 }
 
+// Availability is public: its read starts with the page, beside the event's details.
+let early = readAvailability();
+early.catch(() => {});
+
 async function openShop() {
   $("shop").hidden = false;
-  const seatsReady = readAvailability();
+  const seatsReady = early || readAvailability();
+  early = null;
   map = new SeatMap($("map"), event, { onChange: updateSummary });
   map.onLimit = () => toast("You can pick up to 10 places per booking.");
   const t0 = performance.now();
@@ -161,9 +166,11 @@ async function openShop() {
     $("notice").innerHTML = `<p class="notice bad">${esc(explain(err))}</p>`;
     return;
   }
+  perf.dataMs = performance.now();
   const statuses = new Map();
   for (const s of availability.sections) for (const seat of s.seats || []) statuses.set(seat.seat_id, seat.status);
   map.render(statuses);
+  perf.builtMs = performance.now();
   map.applyAvailability(availability);
   for (const frame of pending.splice(0)) map.applyFrame(frame);
   perf.renderMs = performance.now() - t0;
@@ -208,6 +215,7 @@ async function waitingRoom() {
     place = await join();
   }
   if (place.status === "admitted") return place;
+  early = null; // read when admitted, not now
   showQueue(place);
   return new Promise((resolve) => {
     let done = false;
@@ -250,6 +258,7 @@ async function main() {
   }
   try {
     event = await get(`/api/events/${eventId}`);
+    perf.eventMs = performance.now();
   } catch (err) {
     $("name").textContent = err.status === 404 ? "Event not found" : "Cannot load this event";
     return;

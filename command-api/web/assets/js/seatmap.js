@@ -41,6 +41,7 @@ export class SeatMap {
     const dense = this.seatCount > 3000;
     this.container.classList.toggle("dense", dense);
     const parts = [];
+    if (this.event.sections.length > 2) parts.push(this.#overviewHtml());
     for (const section of this.event.sections) {
       parts.push(section.kind === "seated" ? this.#seatedHtml(section, statuses) : this.#gaHtml(section));
     }
@@ -55,9 +56,30 @@ export class SeatMap {
     if (this.interactive) this.#wire();
   }
 
+  /** Links to each section with its free places, for large venues. */
+  #overviewHtml() {
+    const items = this.event.sections.map((section) => {
+      const capacity = section.kind === "seated" ? section.rows.reduce((n, r) => n + r.seats, 0) : section.capacity;
+      const price = this.priceOf.get(section.section_id);
+      return `<li><a href="#h-${esc(section.section_id)}"><strong>${esc(section.name)}</strong><span><span data-available-of="${esc(section.section_id)}">${capacity}</span> free${price ? ` · ${esc(money(price))}` : ""}</span></a></li>`;
+    });
+    return `<nav class="overview" aria-label="Sections"><ul>${items.join("")}</ul></nav>`;
+  }
+
   #label(section, row, number, status) {
-    const price = this.priceOf.get(section.section_id);
-    return `${section.name}, row ${row}, seat ${number}, ${STATE_WORDS[status]}${price ? `, ${money(price)}` : ""}`;
+    return `${section.name}, row ${row}, seat ${number}, ${STATE_WORDS[status]}${this.#priceText(section.section_id)}`;
+  }
+
+  /** ", €45.00" for a priced section (formatted once per section, not once per seat). */
+  #priceText(sectionId) {
+    this.priceTexts ??= new Map();
+    let text = this.priceTexts.get(sectionId);
+    if (text === undefined) {
+      const price = this.priceOf.get(sectionId);
+      text = price ? `, ${money(price)}` : "";
+      this.priceTexts.set(sectionId, text);
+    }
+    return text;
   }
 
   #seatedHtml(section, statuses) {
