@@ -15,6 +15,7 @@ let plot = null;
 let currency = "EUR";
 
 function series(points) {
+  // Half a minute of margin on each side keeps the first and last minutes' bars whole.
   // One value per minute from the first sale (or half an hour ago) to now, zeros between.
   const now = Math.floor(Date.now() / 60000) * 60;
   const first = points.length ? Math.floor(new Date(points[0].minute).getTime() / 60000) * 60 : now - 30 * 60;
@@ -46,7 +47,7 @@ function drawChart(points) {
     {
       width: Math.max(320, el.clientWidth),
       height: 280,
-      scales: { x: { time: true }, tickets: { range: (u, min, max) => [0, Math.max(4, max * 1.2)] }, revenue: { range: (u, min, max) => [0, Math.max(10, max * 1.2)] } },
+      scales: { x: { time: true, range: (u, min, max) => [min - 30, max + 30] }, tickets: { range: (u, min, max) => [0, Math.max(4, max * 1.2)] }, revenue: { range: (u, min, max) => [0, Math.max(10, max * 1.2)] } },
       axes: [
         { stroke: "#4b5563" },
         { scale: "tickets", label: "Tickets", stroke: "#4b5563", grid: { stroke: "#eef0f4" } },

@@ -87,7 +87,7 @@ export class SeatMap {
     const capacity = section.rows.reduce((n, r) => n + r.seats, 0);
     const out = [
       `<section class="section" aria-labelledby="h-${esc(section.section_id)}">`,
-      `<div class="section-head"><h3 id="h-${esc(section.section_id)}">${esc(section.name)}</h3>`,
+      `<div class="section-head"><h2 id="h-${esc(section.section_id)}">${esc(section.name)}</h2>`,
       `<span class="meta"><span data-available-of="${esc(section.section_id)}">${capacity}</span> of ${capacity} free${price ? ` · ${esc(money(price))}` : ""}</span></div>`,
       `<div class="seats" role="grid" aria-label="${esc(section.name)} seats">`,
     ];
@@ -113,7 +113,7 @@ export class SeatMap {
     const price = this.priceOf.get(section.section_id);
     const id = esc(section.section_id);
     return `<section class="section ga" aria-labelledby="h-${id}" data-section-id="${id}" data-available="${section.capacity}">
-      <div class="section-head"><h3 id="h-${id}">${esc(section.name)}</h3><span class="meta">Standing${price ? ` · ${esc(money(price))}` : ""}</span></div>
+      <div class="section-head"><h2 id="h-${id}">${esc(section.name)}</h2><span class="meta">Standing${price ? ` · ${esc(money(price))}` : ""}</span></div>
       <div class="bar" aria-hidden="true"><span></span></div>
       <p class="muted"><span data-available-of="${id}">${section.capacity}</span> of ${section.capacity} places free</p>
       <label>Places<span class="visually-hidden"> in ${esc(section.name)}</span><input type="number" min="0" max="10" value="0" inputmode="numeric" ${this.interactive ? "" : "disabled"}></label>
