@@ -12,6 +12,7 @@ pub mod relay;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/payments/webhook", post(routes::webhook::webhook))
         .route("/api/tickets", get(routes::tickets::list_tickets))
+        .route("/api/tickets/qr", post(web::qr::render))
         .route("/api/checkin", post(routes::tickets::check_in))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
@@ -144,6 +146,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(ops::router(state.ops.clone()))
         .merge(api)
+        .merge(web::router(state.pages.clone()))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -214,6 +217,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         passwords: Passwords::new(&settings.auth)?,
         limits: Arc::new(rate_limit::RateLimits::new(&settings.limits)),
         joiner: waiting_room::join::Joiner::spawn(pool.clone()),
+        pages: web::Pages::render(settings.notifier_public_url.as_deref())
+            .context("cannot render the web app's pages")?,
         ops: OpsState {
             pool: pool.clone(),
             kafka: settings.infra.kafka(),
