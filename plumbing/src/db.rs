@@ -12,8 +12,15 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// several processes starting at once are safe.
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = database_url
-        .parse()
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        .parse::<PgConnectOptions>()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?
+        // Every statement here is prepared once per connection and then executed with
+        // arrays of varying length; PostgreSQL kept planning them afresh for each call
+        // (custom plans look cheaper for known array sizes): the store's append planned in
+        // 0.3–1.2 ms and executed in 0.1 ms, and planning was most of the server's CPU
+        // under load. Our statements are key lookups and array joins whose generic plans
+        // are the ones we want.
+        .options([("plan_cache_mode", "force_generic_plan")]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
