@@ -1,0 +1,243 @@
+//! Finishing a rebuild: catching up with what arrived while it was built, then either
+//! swapping it in (replay) or comparing it with the live model (verify), in one transaction
+//! that holds the model's advisory lock exclusively — live applications take it shared, so
+//! none is in flight and new ones wait.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use plumbing::feed::{Cursor, Filter, next_raw};
+use plumbing::position::ReadModel;
+use plumbing::projection::lock_key;
+use sqlx::{Connection, PgConnection};
+
+use super::build::decode;
+use super::rebuild::Rebuilder;
+use crate::fold::sql;
+
+/// Folds the model's events after `cursor` (in the caller's transaction, if any) and
+/// writes what changed with one statement per table; returns the new cursor and how many
+/// events it read.
+async fn catch_up(
+    conn: &mut PgConnection,
+    rebuilder: &mut Box<dyn Rebuilder>,
+    mut cursor: Cursor,
+    batch: i64,
+) -> anyhow::Result<(Cursor, u64)> {
+    let filter = Filter {
+        aggregate_types: Some(types(rebuilder.name())),
+        recorded_until: None,
+    };
+    let mut read = 0;
+    loop {
+        let raw = next_raw(&mut *conn, &cursor, batch, &filter).await?;
+        let Some(last) = raw.last() else { break };
+        cursor = Cursor {
+            transaction_id: last.transaction_id.clone(),
+            global_position: last.global_position,
+        };
+        let count = raw.len();
+        read += count as u64;
+        rebuilder.fold(&decode(raw));
+        if count < usize::try_from(batch).unwrap_or(usize::MAX) {
+            break;
+        }
+    }
+    for table in rebuilder.tables() {
+        let changes = table.take_changes(None)?;
+        sql::write(conn, table.table(), &changes).await?;
+    }
+    let changes = rebuilder.applied().take_changes(None)?;
+    sql::write(conn, "consumer_applied", &changes).await?;
+    Ok((cursor, read))
+}
+
+fn types(name: ReadModel) -> Vec<String> {
+    name.aggregate_types
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect()
+}
+
+/// Catches up without the lock, so the locked part has little left to do.
+async fn approach(
+    conn: &mut PgConnection,
+    mut rebuilder: Box<dyn Rebuilder>,
+    cursor: Cursor,
+    batch: i64,
+) -> anyhow::Result<(Box<dyn Rebuilder>, Cursor)> {
+    let (cursor, _) = catch_up(conn, &mut rebuilder, cursor, batch).await?;
+    Ok((rebuilder, cursor))
+}
+
+/// Swaps the model rebuilt in `schema` (`conn`'s search path) in for the live one; returns
+/// the events applied after `cursor`.
+pub async fn swap(
+    conn: &mut PgConnection,
+    schema: &str,
+    rebuilder: Box<dyn Rebuilder>,
+    cursor: Cursor,
+    batch: i64,
+) -> anyhow::Result<u64> {
+    let (mut rebuilder, cursor) = approach(conn, rebuilder, cursor, batch).await?;
+    let name = rebuilder.name();
+    let tables: Vec<&'static str> = rebuilder.tables().iter().map(|t| t.table()).collect();
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock_key(name.consumer))
+        .execute(&mut *tx)
+        .await?;
+    let (_, tail) = catch_up(&mut tx, &mut rebuilder, cursor, batch).await?;
+    let retired = format!("retired_{}", name.consumer.replace('-', "_"));
+    let mut statements = vec![
+        format!("DROP SCHEMA IF EXISTS {retired} CASCADE"),
+        format!("CREATE SCHEMA {retired}"),
+    ];
+    for table in &tables {
+        statements.push(format!("ALTER TABLE public.{table} SET SCHEMA {retired}"));
+        statements.push(format!("ALTER TABLE {schema}.{table} SET SCHEMA public"));
+    }
+    for statement in statements {
+        sqlx::query(&statement).execute(&mut *tx).await?;
+    }
+    // The live consumer has applied only events the relay published, all below the
+    // rebuild's final horizon: its rows are at or below the rebuilt ones. Only rows that
+    // differ are written.
+    sqlx::query(&format!(
+        "DELETE FROM public.consumer_applied p WHERE p.consumer = $1 AND NOT EXISTS (
+             SELECT 1 FROM {schema}.consumer_applied s
+              WHERE s.consumer = p.consumer AND s.aggregate_type = p.aggregate_type
+                AND s.aggregate_id = p.aggregate_id)"
+    ))
+    .bind(name.consumer)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO public.consumer_applied AS p
+         SELECT * FROM {schema}.consumer_applied WHERE consumer = $1
+         ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+            SET last_sequence = EXCLUDED.last_sequence, updated_at = EXCLUDED.updated_at
+          WHERE p.last_sequence <> EXCLUDED.last_sequence"
+    ))
+    .bind(name.consumer)
+    .execute(&mut *tx)
+    .await?;
+    for statement in [
+        format!("DROP SCHEMA {schema} CASCADE"),
+        format!("DROP SCHEMA {retired} CASCADE"),
+    ] {
+        sqlx::query(&statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(tail)
+}
+
+/// One table's rows that differ between the rebuilt and the live model.
+#[derive(Debug, Clone)]
+pub struct Difference {
+    pub table: &'static str,
+    /// Rows only in the rebuilt model (a sample, as JSON) and how many there are.
+    pub only_rebuilt: (Vec<String>, i64),
+    /// Rows only in the live model.
+    pub only_live: (Vec<String>, i64),
+}
+
+/// Compares the model rebuilt in `schema` with the live one once the live one has applied
+/// every event, pausing it (the lock) while comparing.
+pub async fn compare(
+    conn: &mut PgConnection,
+    schema: &str,
+    rebuilder: Box<dyn Rebuilder>,
+    cursor: Cursor,
+    batch: i64,
+) -> anyhow::Result<Vec<Difference>> {
+    let (mut rebuilder, cursor) = approach(conn, rebuilder, cursor, batch).await?;
+    let name = rebuilder.name();
+    let tables: Vec<&'static str> = rebuilder.tables().iter().map(|t| t.table()).collect();
+    for _ in 0..5 {
+        wait_live_caught_up(conn, name, Duration::from_secs(60)).await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_key(name.consumer))
+            .execute(&mut *tx)
+            .await?;
+        // New events may have arrived between the wait and the lock; compare only a
+        // model that has applied everything.
+        if live_backlog(&mut tx, name).await? > 0 {
+            tx.rollback().await?;
+            continue;
+        }
+        catch_up(&mut tx, &mut rebuilder, cursor, batch).await?;
+        let mut differences = Vec::new();
+        for &table in &tables {
+            let (rebuilt, live) = (format!("{schema}.{table}"), format!("public.{table}"));
+            let only_rebuilt = rows_except(&mut tx, &rebuilt, &live).await?;
+            let only_live = rows_except(&mut tx, &live, &rebuilt).await?;
+            if only_rebuilt.1 > 0 || only_live.1 > 0 {
+                differences.push(Difference {
+                    table,
+                    only_rebuilt,
+                    only_live,
+                });
+            }
+        }
+        tx.rollback().await?;
+        return Ok(differences);
+    }
+    None.context("the live model kept receiving events; verify it when the load eases")
+}
+
+/// Rows of `left` not in `right` (a sample of 20 as JSON, and the count).
+async fn rows_except(
+    tx: &mut PgConnection,
+    left: &str,
+    right: &str,
+) -> anyhow::Result<(Vec<String>, i64)> {
+    let query = format!("SELECT * FROM {left} EXCEPT ALL SELECT * FROM {right}");
+    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({query}) d"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let sample: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT row_to_json(d)::text FROM ({query}) d LIMIT 20"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok((sample, count))
+}
+
+/// Aggregates of the model's types whose last event the live model has not applied.
+pub async fn live_backlog(conn: &mut PgConnection, name: ReadModel) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM
+            (SELECT aggregate_type, aggregate_id, max(sequence) AS last FROM public.events
+              WHERE aggregate_type = ANY($2) GROUP BY 1, 2) e
+         LEFT JOIN public.consumer_applied c ON c.consumer = $1
+              AND c.aggregate_type = e.aggregate_type AND c.aggregate_id = e.aggregate_id
+         WHERE e.last > coalesce(c.last_sequence, 0)",
+    )
+    .bind(name.consumer)
+    .bind(types(name))
+    .fetch_one(conn)
+    .await?)
+}
+
+async fn wait_live_caught_up(
+    conn: &mut PgConnection,
+    name: ReadModel,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let behind = live_backlog(conn, name).await?;
+        if behind == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the live {} model is {behind} aggregates behind after {timeout:?}; is the \
+             projections process running?",
+            name.consumer
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
