@@ -57,7 +57,7 @@ pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<boo
 async fn replay(infra: &Infra, args: &ReplayArgs) -> anyhow::Result<()> {
     let models = models::select(&args.model)?;
     // Each model writes on its own connection, beside the one reading the store.
-    let pool = plumbing::db::connect(&infra.database_url, u32::try_from(models.len())? + 2).await?;
+    let pool = plumbing::db::connect(&infra.database_url, u32::try_from(models.len())? + 4).await?;
     let started = Instant::now();
     let options = Options {
         batch: args.batch.max(1),
@@ -96,7 +96,7 @@ async fn replay(infra: &Infra, args: &ReplayArgs) -> anyhow::Result<()> {
 
 async fn verify(infra: &Infra, args: &VerifyArgs) -> anyhow::Result<bool> {
     let models = models::select(&args.model)?;
-    let pool = plumbing::db::connect(&infra.database_url, 3).await?;
+    let pool = plumbing::db::connect(&infra.database_url, 6).await?;
     let mut clean = true;
     for (model, differences) in replay::verify(&pool, &models, args.batch.max(1)).await? {
         if differences.is_empty() {

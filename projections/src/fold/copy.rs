@@ -106,6 +106,13 @@ impl CopyEncoder {
 
 /// COPY text escaping of one value.
 fn escape(s: &str, out: &mut Vec<u8>) {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t'))
+    {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
     for b in s.bytes() {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -165,16 +172,15 @@ impl SerializeStruct for Fields<'_> {
         let out = &mut *self.row.out;
         match self.row.encoder.kind(key)? {
             Kind::Plain => value.serialize(Plain { out }),
-            Kind::Json => match serde_json::to_value(value)? {
-                Value::Null => {
+            Kind::Json => {
+                let json = serde_json::to_string(value)?;
+                if json == "null" {
                     out.extend_from_slice(b"\\N");
-                    Ok(())
+                } else {
+                    escape(&json, out);
                 }
-                json => {
-                    escape(&json.to_string(), out);
-                    Ok(())
-                }
-            },
+                Ok(())
+            }
             Kind::Array => match serde_json::to_value(value)? {
                 Value::Null => {
                     out.extend_from_slice(b"\\N");

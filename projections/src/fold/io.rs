@@ -49,7 +49,23 @@ pub trait TableIo: Send {
     fn absorb(&mut self, missing: &Missing, rows: Vec<Value>) -> Result<(), serde_json::Error>;
     /// The changes since the last call, after which they count as stored. With an encoder,
     /// rows that are certainly new are encoded for `COPY` instead of upserted.
-    fn take_changes(&mut self, copy: Option<&CopyEncoder>) -> Result<Changes, CopyError>;
+    fn take_changes(&mut self, copy: Option<&CopyEncoder>) -> Result<Changes, CopyError> {
+        let mut all = Changes::default();
+        self.drain_changes(copy, usize::MAX, &mut |changes| {
+            all = changes;
+            true
+        })?;
+        Ok(all)
+    }
+    /// `take_changes` handed out in parts of at most `chunk` `COPY` rows as they are
+    /// encoded (the last part carries the upserts and deletes); stops early when `out`
+    /// returns false.
+    fn drain_changes(
+        &mut self,
+        copy: Option<&CopyEncoder>,
+        chunk: usize,
+        out: &mut dyn FnMut(Changes) -> bool,
+    ) -> Result<(), CopyError>;
     /// Rows held in memory.
     fn rows(&self) -> usize;
 }
@@ -94,14 +110,30 @@ impl<R: Row> TableIo for Table<R> {
         Ok(())
     }
 
-    fn take_changes(&mut self, copy: Option<&CopyEncoder>) -> Result<Changes, CopyError> {
-        let mut changes = Changes::default();
+    fn drain_changes(
+        &mut self,
+        copy: Option<&CopyEncoder>,
+        chunk: usize,
+        out: &mut dyn FnMut(Changes) -> bool,
+    ) -> Result<(), CopyError> {
+        let mut key_columns = Vec::new();
         if let Some(Value::Object(fields)) =
             self.dirty.first().map(serde_json::to_value).transpose()?
         {
-            changes.key_columns = fields.keys().map(|c| format!("\"{c}\"")).collect();
+            key_columns = fields.keys().map(|c| format!("\"{c}\"")).collect();
         }
+        let fresh = || Changes {
+            key_columns: key_columns.clone(),
+            ..Changes::default()
+        };
+        let mut changes = fresh();
         for key in std::mem::take(&mut self.dirty) {
+            if changes.copy_rows >= chunk {
+                let full = std::mem::replace(&mut changes, fresh());
+                if !out(full) {
+                    return Ok(());
+                }
+            }
             let Some(slot) = self.slots.get_mut(&key) else {
                 continue;
             };
@@ -127,7 +159,8 @@ impl<R: Row> TableIo for Table<R> {
                 slot.stored = Stored::No;
             }
         }
-        Ok(changes)
+        out(changes);
+        Ok(())
     }
 
     fn rows(&self) -> usize {

@@ -7,7 +7,7 @@
 //! reads nothing it lacks (see `live`). Writes are remembered per key, so only the rows a
 //! batch changed are written back.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use super::row::Row;
 
@@ -40,12 +40,12 @@ pub struct Table<R: Row> {
 impl<R: Row> Default for Table<R> {
     fn default() -> Self {
         Self {
-            slots: HashMap::new(),
-            members: HashMap::new(),
-            loaded_groups: HashSet::new(),
+            slots: HashMap::default(),
+            members: HashMap::default(),
+            loaded_groups: HashSet::default(),
             complete: false,
-            missing_keys: HashSet::new(),
-            missing_groups: HashSet::new(),
+            missing_keys: HashSet::default(),
+            missing_groups: HashSet::default(),
             dirty: Vec::new(),
         }
     }

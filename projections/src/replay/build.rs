@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use plumbing::feed::{Cursor, Filter, RawEvent, next_raw};
@@ -70,10 +71,14 @@ pub async fn fold_store(
     batch: i64,
     progress: &Progress,
 ) -> anyhow::Result<(Cursor, Vec<Box<dyn Rebuilder>>)> {
+    let started = Instant::now();
     let folds: Vec<Folding> = rebuilders.into_iter().map(start).collect();
     let mut decoding: Option<tokio::task::JoinHandle<Vec<Fact>>> = None;
+    let mut reading = Duration::ZERO;
     loop {
+        let read_started = Instant::now();
         let raw = next_raw(&mut *conn, &cursor, batch, filter).await?;
+        reading += read_started.elapsed();
         if let Some(last) = raw.last() {
             cursor = Cursor {
                 transaction_id: last.transaction_id.clone(),
@@ -96,6 +101,7 @@ pub async fn fold_store(
             break;
         }
     }
+    let folded = Instant::now();
     let mut rebuilders = Vec::with_capacity(folds.len());
     for fold in folds {
         drop(fold.queue);
@@ -105,6 +111,14 @@ pub async fn fold_store(
             .map_err(|_| anyhow::anyhow!("a model's fold panicked"))?;
         rebuilders.push(rebuilder);
     }
+    // Where a rebuild's time goes, for profiling: reading the store (the rest of the
+    // time the reader waited for decoding and the folds), and the folds after the last read.
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        reading = reading.as_secs_f64(),
+        folds_after_last_read = folded.elapsed().as_secs_f64(),
+        "store read and folded"
+    );
     Ok((cursor, rebuilders))
 }
 

@@ -128,6 +128,9 @@ pub async fn replay(
                 .await?;
         }
         write::prepare(&mut conn, &schema, &model.tables()).await?;
+        if options.into.is_some() {
+            write::prepare_applied(&mut conn, &schema).await?;
+        }
     }
     let (cursor, rebuilders) = build(&mut conn, models, options).await?;
     let mut tasks = Vec::new();
@@ -137,8 +140,9 @@ pub async fn replay(
         let cursor = cursor.clone();
         tasks.push(tokio::spawn(async move {
             let model = rebuilder.name().consumer;
+            let kept = options.into.is_some();
+            let (rebuilder, written) = write::write(&pool, &schema, rebuilder, kept).await?;
             let mut conn = write::connect_into(&pool, &schema).await?;
-            let (rebuilder, written) = write::write(&mut conn, rebuilder).await?;
             let mut events = rebuilder.events();
             if options.into.is_none() {
                 events += swap::swap(&mut conn, &schema, rebuilder, cursor, options.batch).await?;
@@ -193,8 +197,8 @@ pub async fn verify(
     for rebuilder in rebuilders {
         let model = rebuilder.name().consumer;
         let schema = scratch_schema("verify", model);
+        let (rebuilder, _) = write::write(pool, &schema, rebuilder, false).await?;
         let mut scratch = write::connect_into(pool, &schema).await?;
-        let (rebuilder, _) = write::write(&mut scratch, rebuilder).await?;
         let differences =
             swap::compare(&mut scratch, &schema, rebuilder, cursor.clone(), batch).await;
         sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -204,6 +208,36 @@ pub async fn verify(
         outcome.push((model, differences?));
     }
     Ok(outcome)
+}
+
+/// How many events `filter` selects, for the progress bar: estimated from the planner's
+/// statistics (counting a large store takes seconds), counted when there are none or for
+/// time travel.
+async fn events_to_read(conn: &mut sqlx::PgConnection, filter: &Filter) -> anyhow::Result<i64> {
+    if filter.recorded_until.is_none() {
+        let estimate: Option<f64> = sqlx::query_scalar(
+            "SELECT (c.reltuples * (SELECT sum(m.f) FROM pg_stats s,
+                        unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(v, f)
+                     WHERE s.schemaname = 'public' AND s.tablename = 'events'
+                       AND s.attname = 'aggregate_type' AND m.v = ANY($1)))::float8
+               FROM pg_class c WHERE c.oid = 'public.events'::regclass AND c.reltuples > 0",
+        )
+        .bind(&filter.aggregate_types)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        if let Some(estimate) = estimate {
+            return Ok(estimate as i64);
+        }
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = ANY($1)
+            AND ($2::timestamptz IS NULL OR recorded_at <= $2)",
+    )
+    .bind(&filter.aggregate_types)
+    .bind(filter.recorded_until)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Folds the store into fresh rebuilders of `models`.
@@ -222,14 +256,7 @@ async fn build(
         aggregate_types: Some(types),
         recorded_until: options.as_of,
     };
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE aggregate_type = ANY($1)
-            AND ($2::timestamptz IS NULL OR recorded_at <= $2)",
-    )
-    .bind(&filter.aggregate_types)
-    .bind(filter.recorded_until)
-    .fetch_one(&mut *conn)
-    .await?;
+    let total = events_to_read(conn, &filter).await?;
     let progress = Progress::new("events", u64::try_from(total).unwrap_or(0));
     let rebuilders = models.iter().map(|m| m.rebuilder()).collect();
     let built = build::fold_store(

@@ -2,7 +2,7 @@
 //! applied per aggregate (its `consumer_applied` rows), folded event by event with the live
 //! path's `apply` and claim rule.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use plumbing::position::ReadModel;
 use plumbing::projection::next_in_line;
@@ -109,7 +109,7 @@ impl Applied {
     fn new(consumer: &'static str) -> Self {
         Self {
             consumer,
-            by_type: HashMap::new(),
+            by_type: HashMap::default(),
         }
     }
 
@@ -141,6 +141,14 @@ impl Applied {
             }
         }
         true
+    }
+
+    /// Every applied sequence: (aggregate type, aggregate id, last sequence).
+    pub fn sequences(&self) -> impl Iterator<Item = (&str, &str, i64)> {
+        self.by_type.iter().flat_map(|(t, ids)| {
+            ids.iter()
+                .map(move |(id, s)| (t.as_str(), id.as_str(), s.last))
+        })
     }
 
     /// The `consumer_applied` rows that changed since the last call (new ones as `COPY`

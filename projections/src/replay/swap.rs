@@ -3,6 +3,7 @@
 //! that holds the model's advisory lock exclusively — live applications take it shared, so
 //! none is in flight and new ones wait.
 
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -47,8 +48,6 @@ async fn catch_up(
         let changes = table.take_changes(None)?;
         sql::write(conn, table.table(), &changes).await?;
     }
-    let changes = rebuilder.applied().take_changes(None)?;
-    sql::write(conn, "consumer_applied", &changes).await?;
     Ok((cursor, read))
 }
 
@@ -82,6 +81,7 @@ pub async fn swap(
     let (mut rebuilder, cursor) = approach(conn, rebuilder, cursor, batch).await?;
     let name = rebuilder.name();
     let tables: Vec<&'static str> = rebuilder.tables().iter().map(|t| t.table()).collect();
+    let live = LiveSequences::read(conn, name.consumer).await?;
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(lock_key(name.consumer))
@@ -100,28 +100,7 @@ pub async fn swap(
     for statement in statements {
         sqlx::query(&statement).execute(&mut *tx).await?;
     }
-    // The live consumer has applied only events the relay published, all below the
-    // rebuild's final horizon: its rows are at or below the rebuilt ones. Only rows that
-    // differ are written.
-    sqlx::query(&format!(
-        "DELETE FROM public.consumer_applied p WHERE p.consumer = $1 AND NOT EXISTS (
-             SELECT 1 FROM {schema}.consumer_applied s
-              WHERE s.consumer = p.consumer AND s.aggregate_type = p.aggregate_type
-                AND s.aggregate_id = p.aggregate_id)"
-    ))
-    .bind(name.consumer)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "INSERT INTO public.consumer_applied AS p
-         SELECT * FROM {schema}.consumer_applied WHERE consumer = $1
-         ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
-            SET last_sequence = EXCLUDED.last_sequence, updated_at = EXCLUDED.updated_at
-          WHERE p.last_sequence <> EXCLUDED.last_sequence"
-    ))
-    .bind(name.consumer)
-    .execute(&mut *tx)
-    .await?;
+    replace_applied(&mut tx, &mut rebuilder, &live).await?;
     for statement in [
         format!("DROP SCHEMA {schema} CASCADE"),
         format!("DROP SCHEMA {retired} CASCADE"),
@@ -130,6 +109,86 @@ pub async fn swap(
     }
     tx.commit().await?;
     Ok(tail)
+}
+
+/// The live model's applied sequences, read before the swap's lock.
+struct LiveSequences(HashMap<String, HashMap<String, i64>>);
+
+impl LiveSequences {
+    async fn read(conn: &mut PgConnection, consumer: &str) -> anyhow::Result<Self> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, last_sequence FROM public.consumer_applied
+              WHERE consumer = $1",
+        )
+        .bind(consumer)
+        .fetch_all(conn)
+        .await?;
+        let mut by_type: HashMap<String, HashMap<String, i64>> = HashMap::default();
+        for (t, id, last) in rows {
+            by_type.entry(t).or_default().insert(id, last);
+        }
+        Ok(Self(by_type))
+    }
+
+    fn get(&self, aggregate_type: &str, aggregate_id: &str) -> Option<i64> {
+        self.0.get(aggregate_type)?.get(aggregate_id).copied()
+    }
+}
+
+/// Makes the live `consumer_applied` rows of the model the rebuilt ones, writing only rows
+/// that differ from what was read before the lock. That is enough: the live consumer has
+/// applied only events the relay published, all below the rebuild's final horizon, and
+/// only ever moves a sequence forward — so a row that equalled the rebuilt one then still
+/// does, and any other is written whatever it became meanwhile.
+async fn replace_applied(
+    tx: &mut PgConnection,
+    rebuilder: &mut Box<dyn Rebuilder>,
+    live: &LiveSequences,
+) -> anyhow::Result<()> {
+    let consumer = rebuilder.name().consumer;
+    let applied = rebuilder.applied();
+    let mut changed: Vec<(&str, &str, i64)> = applied
+        .sequences()
+        .filter(|(t, id, last)| live.get(t, id) != Some(*last))
+        .collect();
+    // In key order: the index takes them in order too.
+    changed.sort_unstable();
+    let ours: HashMap<(&str, &str), i64> =
+        applied.sequences().map(|(t, i, s)| ((t, i), s)).collect();
+    let (gone_types, gone_ids): (Vec<&str>, Vec<&str>) = live
+        .0
+        .iter()
+        .flat_map(|(t, ids)| ids.keys().map(move |id| (t.as_str(), id.as_str())))
+        .filter(|key| !ours.contains_key(key))
+        .unzip();
+    sqlx::query(
+        "DELETE FROM public.consumer_applied c USING unnest($2::text[], $3::text[]) AS k(t, i)
+          WHERE c.consumer = $1 AND c.aggregate_type = k.t AND c.aggregate_id = k.i",
+    )
+    .bind(consumer)
+    .bind(&gone_types)
+    .bind(&gone_ids)
+    .execute(&mut *tx)
+    .await?;
+    for chunk in changed.chunks(50_000) {
+        let types: Vec<&str> = chunk.iter().map(|c| c.0).collect();
+        let ids: Vec<&str> = chunk.iter().map(|c| c.1).collect();
+        let lasts: Vec<i64> = chunk.iter().map(|c| c.2).collect();
+        sqlx::query(
+            "INSERT INTO public.consumer_applied
+                    (consumer, aggregate_type, aggregate_id, last_sequence, updated_at)
+             SELECT $1, t, i, s, now() FROM unnest($2::text[], $3::text[], $4::bigint[]) AS k(t, i, s)
+             ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+                SET last_sequence = EXCLUDED.last_sequence, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(consumer)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&lasts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// One table's rows that differ between the rebuilt and the live model.
