@@ -105,7 +105,7 @@ impl CopyEncoder {
 }
 
 /// COPY text escaping of one value.
-fn escape(s: &str, out: &mut Vec<u8>) {
+pub fn escape(s: &str, out: &mut Vec<u8>) {
     if !s
         .bytes()
         .any(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t'))

@@ -141,11 +141,17 @@ pub async fn replay(
         tasks.push(tokio::spawn(async move {
             let model = rebuilder.name().consumer;
             let kept = options.into.is_some();
+            let live = (!kept).then(|| {
+                let pool = pool.clone();
+                tokio::spawn(async move { swap::LiveSequences::read(&pool, model).await })
+            });
             let (rebuilder, written) = write::write(&pool, &schema, rebuilder, kept).await?;
             let mut conn = write::connect_into(&pool, &schema).await?;
             let mut events = rebuilder.events();
-            if options.into.is_none() {
-                events += swap::swap(&mut conn, &schema, rebuilder, cursor, options.batch).await?;
+            if let Some(live) = live {
+                let live = live.await??;
+                events +=
+                    swap::swap(&mut conn, &schema, rebuilder, live, cursor, options.batch).await?;
             }
             sqlx::Connection::close(conn).await.ok();
             let replayed = Replayed {
