@@ -12,9 +12,12 @@
 #   postgresql-15 (server binaries in /usr/lib/postgresql/15/bin), openjdk-17-jre-headless
 #   (when java 17+ is missing), maven (when mvn is missing), pkg-config, zlib1g-dev,
 #   libssl-dev, build-essential and cmake (for librdkafka), curl, python3-venv (only when
-#   `python3 -m venv` does not work).
+#   `python3 -m venv` does not work), chromium and chromium-driver (the web app's browser
+#   tests; never `playwright install`), npm (fetches axe-core for those tests; the app itself
+#   needs no Node toolchain).
 #
-# Python venv: $CACHE_DIR/venv with aiosmtpd (the test SMTP sink), via compose/smtp-sink.sh.
+# Python venv: $CACHE_DIR/venv with aiosmtpd (the test SMTP sink), schemathesis and
+# Playwright for Python, via compose/smtp-sink.sh.
 #
 # Kafka jars: org.apache.kafka:kafka_2.13 and kafka-tools at $KAFKA_VERSION plus the log4j2
 # backend, copied with Maven into $CACHE_DIR/kafka-$KAFKA_VERSION/libs (Maven's local
@@ -65,6 +68,9 @@ collect_missing() {
     fi
     command -v cmake >/dev/null 2>&1 || missing+=(cmake)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    pkg_installed chromium-driver || missing+=(chromium-driver)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
     # The test SMTP sink (aiosmtpd) runs from a venv; Debian ships venv (and the ensurepip
     # it needs, without which `--help` still works but creating one fails) separately.
     if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then

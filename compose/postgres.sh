@@ -20,7 +20,8 @@
 # cluster directory falls back to /var/tmp/ticketing-<hash of RUN_DIR>/postgres-$PG_PORT.
 #
 # Settings: listen_addresses=127.0.0.1, synchronous_commit=on, fsync=on,
-# idle_in_transaction_session_timeout=60s, max_connections=300, shared_buffers=256MB.
+# idle_in_transaction_session_timeout=60s, max_connections=300, shared_buffers=256MB,
+# pg_stat_statements preloaded (loadgen counts statements per hold with it).
 # Auth: the postgres superuser is trusted from 127.0.0.1 (local use only); everyone else
 # uses a password (scram-sha-256). Role ticketing/ticketing (LOGIN SUPERUSER, so tests can
 # create databases) and database ticketing owned by it are created idempotently; connect as
@@ -135,6 +136,9 @@ log_line_prefix = '%m [%p] %q%u@%d '
 log_min_duration_statement = -1
 log_timezone = 'UTC'
 timezone = 'UTC'
+# Statement counts for benchmarks (loadgen reports statements per hold); negligible cost.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track_utility = on
 EOF
     cat >"$DATA/pg_hba.conf" <<EOF
 # Written by compose/postgres.sh. Local development and test use only.

@@ -23,12 +23,13 @@ SMTP_SINK_PORT="${SMTP_SINK_PORT:-2525}"
 VENV="$CACHE_DIR/venv"
 MAIL_DIR="$RUN_DIR/mail"
 
-# The Python tools the tests use, pinned: the SMTP sink and the API fuzzer.
-PY_TOOLS=(aiosmtpd==1.4.6 schemathesis==4.32.5)
+# The Python tools the tests use, pinned: the SMTP sink, the API fuzzer and the browser
+# driver (Playwright drives Debian's chromium; its own browser downloads are never used).
+PY_TOOLS=(aiosmtpd==1.4.6 schemathesis==4.32.5 playwright==1.65.2)
 
 # Creates $VENV with the tools unless it already has them; prints nothing.
 ensure_venv() {
-    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import aiosmtpd, schemathesis' 2>/dev/null; then
+    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import aiosmtpd, schemathesis, playwright' 2>/dev/null; then
         return 0
     fi
     log "creating $VENV with ${PY_TOOLS[*]}"

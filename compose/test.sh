@@ -14,8 +14,11 @@
 # Services this script started are stopped again at the end; ones already running (for
 # example a stack from compose/up.sh) are reused and left running.
 #
+# The web app's browser flows (command-api/tests/it/web.rs) run inside `cargo test` like the
+# other integration tests; their screenshots land in $CARGO_TARGET_DIR/web-screenshots.
+#
 # Environment: CARGO_TARGET_DIR [<repo>/target], PG_PORT [5432], PG_ISOLATED_PORT [5433],
-# KAFKA_PORT [9092], SKIP_LINT=1 skips fmt/clippy.
+# KAFKA_PORT [9092], SKIP_LINT=1 skips fmt/clippy, CHROMIUM [/usr/bin/chromium].
 
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -76,6 +79,11 @@ SMTP_SINK_PYTHON="$("$ROOT/compose/smtp-sink.sh" venv)"
 export SMTP_SINK_PYTHON
 # The API fuzzer lives in the same venv.
 export SCHEMATHESIS="$(dirname "$SMTP_SINK_PYTHON")/st"
+# The web app's browser tests: Debian's chromium, axe-core fetched from npm.
+AXE_CORE_JS="$("$ROOT/compose/web-vendor.sh" axe)"
+export AXE_CORE_JS
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+"$ROOT/compose/web-vendor.sh" check
 
 log "running the tests"
 cargo test --workspace --locked "$@" -- --nocapture 2>&1 | tee "$RUN_DIR/test-output.log"

@@ -78,9 +78,12 @@ service payment-sim PAYMENT_SIM_ADDR="127.0.0.1:${PAYMENT_SIM_PORT:-8090}" \
     PAYMENT_WEBHOOK_URL="http://127.0.0.1:$HTTP_PORT/api/payments/webhook"
 service saga-orchestrator OPS_ADDR="127.0.0.1:${SAGA_OPS_PORT:-9102}" \
     PAYMENT_PROVIDER_URL="http://127.0.0.1:${PAYMENT_SIM_PORT:-8090}"
-service notifier NOTIFIER_ADDR="127.0.0.1:$NOTIFIER_PORT"
+# The web app (served by command-api) opens the notifier's WebSocket from its own origin.
+service notifier NOTIFIER_ADDR="127.0.0.1:$NOTIFIER_PORT" \
+    WS_ALLOWED_ORIGINS="${WS_ALLOWED_ORIGINS:-http://127.0.0.1:$HTTP_PORT,http://localhost:$HTTP_PORT}"
 service admitter OPS_ADDR="127.0.0.1:${ADMITTER_OPS_PORT:-9106}"
-service command-api HTTP_ADDR="127.0.0.1:$HTTP_PORT"
+service command-api HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
+    NOTIFIER_PUBLIC_URL="${NOTIFIER_PUBLIC_URL:-ws://127.0.0.1:$NOTIFIER_PORT/ws}"
 
 ready() {
     curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null
@@ -90,7 +93,8 @@ wait_for "command-api readiness" 120 ready || die "command-api is not ready; see
 cat <<MSG
 
 Ticketing is up:
-  API              http://127.0.0.1:$HTTP_PORT   (health /health, readiness /ready, metrics /metrics)
+  Web app          http://127.0.0.1:$HTTP_PORT/   (organizer pages at /organizer)
+  API              http://127.0.0.1:$HTTP_PORT/api   (health /health, readiness /ready, metrics /metrics)
   WebSocket        ws://127.0.0.1:$NOTIFIER_PORT
   relay ops        http://127.0.0.1:${RELAY_OPS_PORT:-9100}/metrics
   projections ops  http://127.0.0.1:${PROJECTIONS_OPS_PORT:-9101}/metrics

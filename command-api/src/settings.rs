@@ -30,6 +30,10 @@ pub struct Settings {
     /// HMAC secret of the payment provider's webhooks (`X-Signature`).
     #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
     pub payment_webhook_secret: String,
+    /// The notifier's WebSocket URL as browsers reach it (the web app connects there);
+    /// unset, the pages use `ws://<the page's host>:8081/ws`.
+    #[arg(long, env = "NOTIFIER_PUBLIC_URL")]
+    pub notifier_public_url: Option<String>,
     #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
     #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
@@ -97,6 +101,12 @@ impl Settings {
         anyhow::ensure!(
             self.bootstrap_admin_email.is_some() == self.bootstrap_admin_password.is_some(),
             "set both BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD, or neither"
+        );
+        anyhow::ensure!(
+            self.notifier_public_url
+                .as_deref()
+                .is_none_or(|u| u.starts_with("ws://") || u.starts_with("wss://")),
+            "NOTIFIER_PUBLIC_URL must be a ws:// or wss:// URL"
         );
         Ok(())
     }

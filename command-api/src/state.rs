@@ -35,6 +35,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// The waiting room's join batcher.
     pub joiner: waiting_room::join::Joiner,
+    /// The web app's pages, rendered at start.
+    pub pages: crate::web::Pages,
     pub ops: OpsState,
 }
 

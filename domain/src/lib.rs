@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod purchase;
 pub mod rules;
 pub mod show;
 pub mod user;

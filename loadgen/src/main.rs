@@ -12,6 +12,7 @@ mod pgbench;
 mod record;
 mod scenarios;
 mod setup;
+mod statements;
 mod watch;
 
 use std::process::ExitCode;

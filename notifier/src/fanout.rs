@@ -2,10 +2,14 @@
 //! (`notifier-<instance>`, from the latest offsets), so instances scale out without a shared
 //! pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
 //! over `coalesce` (a burst of a thousand holds is a few frames, not a thousand), a window
-//! that widens with the room's size (see `window`), and carry the section counts read from
-//! the inventory itself.
+//! that widens with the room's size (see `window`), and carry the section counts of the
+//! inventory as of the newest event seen.
+//!
+//! Frames are made from what the events carry and from aggregates cached here and kept up
+//! to date by the same events (`observe`): an aggregate is read from the store only the
+//! first time this instance meets it (it consumes from the latest offsets).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +41,8 @@ pub struct Fanout {
 #[derive(Default)]
 struct Pending {
     changes: BTreeMap<String, &'static str>,
-    sections: BTreeSet<String>,
+    /// Section id → the newest sequence of its inventory seen in this batch.
+    sections: BTreeMap<String, u64>,
     position: i64,
     /// When the oldest change of this batch arrived.
     since: Option<std::time::Instant>,
@@ -115,6 +120,9 @@ impl Fanout {
     ) -> anyhow::Result<()> {
         match schemas::decode(envelope)? {
             DecodedEvent::Inventory(event) => {
+                self.inventory
+                    .observe(&envelope.aggregate_id, envelope.sequence, event.clone())
+                    .await;
                 let (show, section) = envelope
                     .aggregate_id
                     .split_once(':')
@@ -134,12 +142,19 @@ impl Fanout {
                 for seat in seats {
                     entry.changes.insert(seat, status);
                 }
-                entry.sections.insert(section.to_owned());
+                let newest = entry.sections.entry(section.to_owned()).or_default();
+                *newest = (*newest).max(envelope.sequence);
                 entry.position = entry.position.max(envelope.global_position);
                 entry.since.get_or_insert_with(std::time::Instant::now);
             }
-            DecodedEvent::Booking(_) => {
-                let (booking, _) = self.bookings.load(&envelope.aggregate_id).await?;
+            DecodedEvent::Booking(event) => {
+                self.bookings
+                    .observe(&envelope.aggregate_id, envelope.sequence, event)
+                    .await;
+                let (booking, _) = self
+                    .bookings
+                    .at_least(&envelope.aggregate_id, envelope.sequence)
+                    .await?;
                 if let (Some(user), Some(booking_id)) = (booking.user_id, booking.booking_id) {
                     let frame = ServerMessage::BookingStatus {
                         booking_id,
@@ -158,12 +173,22 @@ impl Fanout {
                 self.hub
                     .publish(&format!("event:{event_id}"), frame.to_frame().into());
             }
-            DecodedEvent::Payment(_) => {
-                let (payment, _) = self.payments.load(&envelope.aggregate_id).await?;
+            DecodedEvent::Payment(event) => {
+                self.payments
+                    .observe(&envelope.aggregate_id, envelope.sequence, event)
+                    .await;
+                let (payment, _) = self
+                    .payments
+                    .at_least(&envelope.aggregate_id, envelope.sequence)
+                    .await?;
                 let Some(booking_id) = payment.booking_id else {
                     return Ok(());
                 };
-                let (booking, _) = self.bookings.load(&booking_id.to_string()).await?;
+                // Only its buyer is needed, and that never changes.
+                let (booking, _) = self
+                    .bookings
+                    .cached(&booking_id.to_string(), Duration::MAX, Booking::exists)
+                    .await?;
                 if let Some(user) = booking.user_id {
                     let frame = ServerMessage::PaymentStatus {
                         booking_id,
@@ -196,8 +221,12 @@ impl Fanout {
                 continue;
             };
             let mut sections = Vec::new();
-            for section in &batch.sections {
-                match self.inventory.current(&inventory_id(show, section)).await {
+            for (section, sequence) in &batch.sections {
+                match self
+                    .inventory
+                    .at_least(&inventory_id(show, section), *sequence)
+                    .await
+                {
                     Ok((inventory, _)) => {
                         sections.push(SectionAvailable {
                             section_id: section.clone(),

@@ -39,8 +39,14 @@ pub struct Settings {
     pub jwt_issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = "ticketing-api")]
     pub jwt_audience: String,
-    /// Comma-separated `Origin`s allowed to connect; empty allows any.
-    #[arg(long, env = "WS_ALLOWED_ORIGINS", default_value = "")]
+    /// Comma-separated `Origin`s allowed to connect (clients that send no `Origin` are not
+    /// browsers and always may); `*` allows any. The default is the web app's own origin
+    /// (command-api on its default port), so the pages it serves can connect.
+    #[arg(
+        long,
+        env = "WS_ALLOWED_ORIGINS",
+        default_value = "http://127.0.0.1:8080,http://localhost:8080"
+    )]
     pub ws_allowed_origins: String,
     /// Names this instance's consumer group (`notifier-<id>`); random when unset.
     #[arg(long, env = "NOTIFIER_INSTANCE_ID")]
@@ -89,6 +95,20 @@ async fn serve(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     Ok(())
+}
+
+/// The `Origin` list of `WS_ALLOWED_ORIGINS`; empty (any origin) when it holds `*`.
+fn allowed_origins(setting: &str) -> Vec<String> {
+    let origins: Vec<String> = setting
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if origins.iter().any(|o| o == "*") {
+        return Vec::new();
+    }
+    origins
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -141,13 +161,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 &settings.jwt_issuer,
                 &settings.jwt_audience,
             ),
-            allowed_origins: settings
-                .ws_allowed_origins
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            allowed_origins: allowed_origins(&settings.ws_allowed_origins),
             client_buffer: settings.client_buffer,
             heartbeat: Duration::from_secs(settings.heartbeat_seconds.max(1)),
             idle_timeout: Duration::from_secs(settings.idle_timeout_seconds.max(1)),

@@ -2,7 +2,6 @@
 //! command serialisation, read-your-writes positions, the at-least-once consumer runtime,
 //! telemetry and the operations endpoints.
 
-pub mod append;
 pub mod consumer;
 pub mod db;
 pub mod feed;

@@ -24,13 +24,16 @@ pub enum Step {
     /// The payment's deadline passed.
     PaymentDeadline,
     /// The booking ended without a sale: free its seats (and refund a payment that slipped in).
+    /// No longer scheduled — a booking's end and its release are one append now — but steps
+    /// stored by earlier versions still run.
     Release,
     /// A refund was requested (buyer cancelled a confirmed booking, or the show was cancelled).
     Refund,
     /// The provider refunded: finish the booking and give its seats back.
     CompleteRefund,
     /// A hold was made for this booking in one section; if the booking never appeared (a crash
-    /// between hold and booking), free that section.
+    /// between hold and booking), free that section. No longer scheduled — holds and their
+    /// booking are one append now — but steps stored by earlier versions still run.
     OrphanHold { inventory_id: String },
     /// The show was cancelled by its organizer.
     CancelForShow,
@@ -50,10 +53,12 @@ pub enum Action {
     },
     ConfirmSales,
     ConfirmBooking,
+    /// Always followed by `ReleaseHolds`: both land in one append.
     CancelBooking {
         reason: CancelReason,
         detail: String,
     },
+    /// Always followed by `ReleaseHolds`: both land in one append.
     ExpireBooking,
     ReleaseHolds,
     ReleaseHold {
@@ -73,7 +78,8 @@ pub enum Action {
     },
 }
 
-fn refund(booking: &Booking, payment: Option<&Payment>) -> Vec<Action> {
+/// Refunds a payment that succeeded (or whose refund was asked for), if there is one.
+pub(crate) fn refund(booking: &Booking, payment: Option<&Payment>) -> Vec<Action> {
     match (booking.payment_id, payment) {
         (Some(payment_id), Some(p))
             if matches!(
@@ -131,18 +137,21 @@ pub fn decide(
             // A success for a booking that already ended (timed out, cancelled): give the
             // money back.
             (Some(PaymentStatus::Succeeded), B::Cancelled | B::Expired) => refund(booking, payment),
-            (Some(PaymentStatus::Failed), B::PaymentPending) => vec![Action::CancelBooking {
-                reason: CancelReason::PaymentDeclined,
-                detail: payment.and_then(|p| p.failure_reason.clone()).map_or_else(
-                    || "the payment was declined".into(),
-                    |r| format!("payment declined: {r}"),
-                ),
-            }],
+            (Some(PaymentStatus::Failed), B::PaymentPending) => vec![
+                Action::CancelBooking {
+                    reason: CancelReason::PaymentDeclined,
+                    detail: payment.and_then(|p| p.failure_reason.clone()).map_or_else(
+                        || "the payment was declined".into(),
+                        |r| format!("payment declined: {r}"),
+                    ),
+                },
+                Action::ReleaseHolds,
+            ],
             _ => vec![],
         },
         Step::HoldDeadline => match booking.status {
             B::Held if booking.hold_expires_at.is_some_and(|at| now >= at) => {
-                vec![Action::ExpireBooking]
+                vec![Action::ExpireBooking, Action::ReleaseHolds]
             }
             _ => vec![],
         },
@@ -152,10 +161,13 @@ pub fn decide(
                 // A success already recorded settles on its own step; do not cancel under it.
                 B::PaymentPending if succeeded => vec![],
                 B::PaymentPending if booking.payment_deadline.is_some_and(|d| now >= d) => {
-                    vec![Action::CancelBooking {
-                        reason: CancelReason::PaymentTimedOut,
-                        detail: "the payment provider did not answer in time".into(),
-                    }]
+                    vec![
+                        Action::CancelBooking {
+                            reason: CancelReason::PaymentTimedOut,
+                            detail: "the payment provider did not answer in time".into(),
+                        },
+                        Action::ReleaseHolds,
+                    ]
                 }
                 _ => vec![],
             }
@@ -188,10 +200,13 @@ pub fn decide(
             }
         }
         Step::CancelForShow => match booking.status {
-            B::Held | B::PaymentPending => vec![Action::CancelBooking {
-                reason: CancelReason::EventCancelled,
-                detail: "the event was cancelled by its organizer".into(),
-            }],
+            B::Held | B::PaymentPending => vec![
+                Action::CancelBooking {
+                    reason: CancelReason::EventCancelled,
+                    detail: "the event was cancelled by its organizer".into(),
+                },
+                Action::ReleaseHolds,
+            ],
             B::Confirmed => vec![Action::RequestBookingRefund {
                 reason: CancelReason::EventCancelled,
             }],

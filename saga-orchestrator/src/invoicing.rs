@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -88,9 +89,10 @@ impl Handler for Invoicing {
             DecodedEvent::Booking(BookingEvent::BookingRefunded { .. }) => DocumentKind::CreditNote,
             _ => return Ok(()),
         };
+        // The booking as of this event at least (the saga's reactions usually have it cached).
         let (booking, _) = self
             .bookings
-            .load(&envelope.aggregate_id)
+            .at_least(&envelope.aggregate_id, envelope.sequence)
             .await
             .map_err(unavailable)?;
         let (Some(booking_id), Some(show_id), Some(buyer_id), Some(total)) = (
@@ -104,9 +106,12 @@ impl Handler for Invoicing {
                 envelope.aggregate_id
             )));
         };
+        // Its organizer, name and tiers never change once it is on sale.
         let (show, _) = self
             .shows
-            .load(&show_id.to_string())
+            .cached(&show_id.to_string(), Duration::MAX, |s| {
+                s.organizer_id.is_some()
+            })
             .await
             .map_err(unavailable)?;
         let organizer = show.organizer_id.ok_or_else(|| {

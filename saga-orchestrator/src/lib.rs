@@ -10,6 +10,7 @@ pub mod invoicing;
 pub mod provider;
 pub mod reactions;
 pub mod simulator;
+pub mod step;
 pub mod tasks;
 pub mod worker;
 
@@ -68,17 +69,24 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    let payments = Arc::new(AggregateStore::new(pool.clone(), ()));
+    // One cache per aggregate type for the whole process: the reactions keep it warm from
+    // the events they consume, the worker and invoicing decide on it.
+    let stores = worker::Stores {
+        bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
+        payments: Arc::new(AggregateStore::new(pool.clone(), ())),
+        // Sections first in a unit's lock order, as in command-api (see `with_lock_rank`).
+        inventory: Arc::new(
+            AggregateStore::new(pool.clone(), ())
+                .with_snapshots(100)
+                .with_lock_rank(10),
+        ),
+        shows: Arc::new(
+            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+        ),
+    };
     let worker = worker::Worker {
         pool: pool.clone(),
-        stores: worker::Stores {
-            bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
-            payments: payments.clone(),
-            inventory: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
-            shows: Arc::new(
-                AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
-            ),
-        },
+        stores: stores.clone(),
         provider: Arc::new(provider::HttpProvider::new(&settings.payment_provider_url)?),
         producer: kafka.producer()?,
         kafka: kafka.clone(),
@@ -92,10 +100,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .map(|t| schemas::topics::topic_for(&kafka.topic_prefix, t))
         .collect();
     let invoicing = Arc::new(invoicing::Invoicing {
-        bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
-        shows: Arc::new(
-            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
-        ),
+        bookings: stores.bookings.clone(),
+        shows: stores.shows.clone(),
         ledgers: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
     });
     // A failing consumer stops the process (and so the other one), so a supervisor restarts
@@ -118,7 +124,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         async move { stop(consumer::run(settings, invoicing, shutdown).await) }
     });
-    let reactions = Arc::new(reactions::Reactions { pool, payments });
+    let reactions = Arc::new(reactions::Reactions { pool, stores });
     let consumed = stop_on_error(shutdown.clone())(
         consumer::run(
             ConsumerSettings::new(kafka, reactions::CONSUMER, topics),

@@ -1,33 +1,33 @@
-//! What the saga schedules when an event arrives. Each event is claimed (deduplicated) and
-//! its steps scheduled in one transaction, so a redelivered event schedules nothing twice and
-//! a crash loses nothing; the steps themselves run in `worker`.
+//! What the saga schedules when events arrive. A batch is claimed (deduplicated) and its
+//! steps scheduled in one transaction with one statement per table, so a redelivered event
+//! schedules nothing twice and a crash loses nothing; the steps themselves run in `worker`.
+//!
+//! Every event also keeps the saga's cached aggregates up to date (`observe`), so the steps
+//! decide from what the saga received instead of reading the streams again.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use domain::booking::BookingEvent;
-use domain::inventory::InventoryEvent;
 use domain::payment::{Payment, PaymentEvent};
 use domain::show::ShowEvent;
 use plumbing::consumer::{HandleError, Handler};
 use plumbing::projection::Claims;
-use plumbing::store::AggregateStore;
 use schemas::{DecodedEvent, Envelope};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::decide::Step;
-use crate::tasks::schedule;
+use crate::tasks::schedule_many;
+use crate::worker::Stores;
 
 pub const CONSUMER: &str = "saga";
-/// After a hold's expiry, how long a booking may still take to appear before the hold counts
-/// as orphaned (a crash between the hold and the booking).
-const ORPHAN_GRACE_SECONDS: i64 = 5;
 
 pub struct Reactions {
     pub pool: PgPool,
-    pub payments: Arc<AggregateStore<Payment>>,
+    pub stores: Stores,
 }
 
 fn poison(what: &str, envelope: &Envelope) -> HandleError {
@@ -35,6 +35,15 @@ fn poison(what: &str, envelope: &Envelope) -> HandleError {
         "{what} id {:?} is malformed",
         envelope.aggregate_id
     ))
+}
+
+/// What a batch asks of the saga's tables.
+#[derive(Default)]
+struct Plan {
+    steps: Vec<(Uuid, Step, DateTime<Utc>)>,
+    /// (show, booking) of bookings placed.
+    placed: Vec<(Uuid, Uuid)>,
+    cancelled_shows: Vec<Uuid>,
 }
 
 #[async_trait]
@@ -49,16 +58,19 @@ impl Handler for Reactions {
         let mut decoded = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
+            self.observe(envelope, &event).await;
             let payment_booking = self.payment_booking(envelope, &event).await?;
             decoded.push((envelope, event, payment_booking));
         }
+        let mut plan = Plan::default();
         let mut tx = self.pool.begin().await?;
         let mut claims = Claims::lock(&mut tx, CONSUMER, envelopes).await?;
         for (envelope, event, payment_booking) in decoded {
             if claims.claim(&mut tx, envelope).await? {
-                react(&mut tx, envelope, event, payment_booking, now).await?;
+                react(&mut plan, envelope, event, payment_booking, now)?;
             }
         }
+        write(&mut tx, plan, now).await?;
         claims.save(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -66,8 +78,23 @@ impl Handler for Reactions {
 }
 
 impl Reactions {
-    /// Payment events name the payment; the booking is in the payment's stream. Read before
-    /// the transaction (the stream only grows; a redelivery reads it again).
+    /// Feeds the event to the cache of its aggregate (sequence order is per aggregate, as
+    /// Kafka delivers it; a gap makes the cache forget the aggregate).
+    async fn observe(&self, envelope: &Envelope, event: &DecodedEvent) {
+        let id = &envelope.aggregate_id;
+        let sequence = envelope.sequence;
+        match event {
+            DecodedEvent::Booking(e) => self.stores.bookings.observe(id, sequence, e.clone()).await,
+            DecodedEvent::Payment(e) => self.stores.payments.observe(id, sequence, e.clone()).await,
+            DecodedEvent::Inventory(e) => {
+                self.stores.inventory.observe(id, sequence, e.clone()).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Payment events name the payment; its booking is in the payment's first event, which
+    /// the cache has seen (or a read finds). Before the transaction: a stream only grows.
     async fn payment_booking(
         &self,
         envelope: &Envelope,
@@ -77,17 +104,18 @@ impl Reactions {
             return Ok(None);
         }
         let (payment, _) = self
+            .stores
             .payments
-            .load(&envelope.aggregate_id)
+            .cached(&envelope.aggregate_id, Duration::MAX, Payment::exists)
             .await
             .map_err(|e| HandleError::Unavailable(anyhow::Error::new(e)))?;
         Ok(payment.booking_id)
     }
 }
 
-/// Schedules what one claimed event calls for.
-async fn react(
-    tx: &mut PgConnection,
+/// What one claimed event calls for.
+fn react(
+    plan: &mut Plan,
     envelope: &Envelope,
     event: DecodedEvent,
     payment_booking: Option<Uuid>,
@@ -105,45 +133,25 @@ async fn react(
                     hold_expires_at,
                     ..
                 } => {
-                    schedule(&mut *tx, booking_id, &Step::HoldDeadline, hold_expires_at).await?;
-                    sqlx::query(
-                        "INSERT INTO saga_show_bookings (show_id, booking_id) VALUES ($1, $2)
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(show_id)
-                    .bind(booking_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    // Placed while (or just before) its show was cancelled.
-                    let cancelled: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM saga_cancelled_shows WHERE show_id = $1)",
-                    )
-                    .bind(show_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if cancelled {
-                        schedule(&mut *tx, booking_id, &Step::CancelForShow, now).await?;
-                    }
+                    plan.steps
+                        .push((booking_id, Step::HoldDeadline, hold_expires_at));
+                    plan.placed.push((show_id, booking_id));
                 }
                 BookingEvent::PaymentRequested {
                     payment_deadline, ..
                 } => {
-                    schedule(&mut *tx, booking_id, &Step::Charge, now).await?;
-                    schedule(
-                        &mut *tx,
-                        booking_id,
-                        &Step::PaymentDeadline,
-                        payment_deadline,
-                    )
-                    .await?;
-                }
-                BookingEvent::BookingCancelled { .. } | BookingEvent::BookingExpired { .. } => {
-                    schedule(&mut *tx, booking_id, &Step::Release, now).await?;
+                    plan.steps.push((booking_id, Step::Charge, now));
+                    plan.steps
+                        .push((booking_id, Step::PaymentDeadline, payment_deadline));
                 }
                 BookingEvent::RefundRequested { .. } => {
-                    schedule(&mut *tx, booking_id, &Step::Refund, now).await?;
+                    plan.steps.push((booking_id, Step::Refund, now));
                 }
-                BookingEvent::BookingConfirmed { .. }
+                // A booking's end and the release of its seats are one append: nothing
+                // left to do. A payment that succeeds after it is refunded by `Settle`.
+                BookingEvent::BookingCancelled { .. }
+                | BookingEvent::BookingExpired { .. }
+                | BookingEvent::BookingConfirmed { .. }
                 | BookingEvent::BookingRefunded { .. }
                 | BookingEvent::TicketCheckedIn { .. } => {}
             }
@@ -157,52 +165,82 @@ async fn react(
             })?;
             match event {
                 PaymentEvent::PaymentSucceeded { .. } | PaymentEvent::PaymentFailed { .. } => {
-                    schedule(&mut *tx, booking_id, &Step::Settle, now).await?;
+                    plan.steps.push((booking_id, Step::Settle, now));
                 }
                 PaymentEvent::PaymentRefunded { .. } => {
-                    schedule(&mut *tx, booking_id, &Step::CompleteRefund, now).await?;
+                    plan.steps.push((booking_id, Step::CompleteRefund, now));
                 }
                 PaymentEvent::PaymentRequested { .. }
                 | PaymentEvent::PaymentRefundRequested { .. } => {}
             }
-        }
-        DecodedEvent::Inventory(InventoryEvent::SeatsHeld {
-            booking_id,
-            expires_at,
-            ..
-        }) => {
-            let step = Step::OrphanHold {
-                inventory_id: envelope.aggregate_id.clone(),
-            };
-            schedule(
-                &mut *tx,
-                booking_id,
-                &step,
-                expires_at + Duration::seconds(ORPHAN_GRACE_SECONDS),
-            )
-            .await?;
         }
         DecodedEvent::Show(ShowEvent::ShowCancelled { .. }) => {
             let show_id: Uuid = envelope
                 .aggregate_id
                 .parse()
                 .map_err(|_| poison("show", envelope))?;
-            sqlx::query(
-                "INSERT INTO saga_cancelled_shows (show_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            )
-            .bind(show_id)
-            .execute(&mut *tx)
-            .await?;
-            let bookings: Vec<Uuid> =
-                sqlx::query_scalar("SELECT booking_id FROM saga_show_bookings WHERE show_id = $1")
-                    .bind(show_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            for booking_id in bookings {
-                schedule(&mut *tx, booking_id, &Step::CancelForShow, now).await?;
-            }
+            plan.cancelled_shows.push(show_id);
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// Writes a batch's plan: one statement per table.
+async fn write(
+    tx: &mut PgConnection,
+    mut plan: Plan,
+    now: DateTime<Utc>,
+) -> Result<(), HandleError> {
+    if !plan.cancelled_shows.is_empty() {
+        sqlx::query(
+            "INSERT INTO saga_cancelled_shows (show_id) SELECT * FROM unnest($1::uuid[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&plan.cancelled_shows)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !plan.placed.is_empty() {
+        let (shows, bookings): (Vec<Uuid>, Vec<Uuid>) = plan.placed.iter().copied().unzip();
+        sqlx::query(
+            "INSERT INTO saga_show_bookings (show_id, booking_id)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&shows)
+        .bind(&bookings)
+        .execute(&mut *tx)
+        .await?;
+        // Placed while (or just before) its show was cancelled: cancel it too.
+        let distinct: Vec<Uuid> = shows
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let cancelled: Vec<Uuid> =
+            sqlx::query_scalar("SELECT show_id FROM saga_cancelled_shows WHERE show_id = ANY($1)")
+                .bind(&distinct)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (show, booking) in &plan.placed {
+            if cancelled.contains(show) {
+                plan.steps.push((*booking, Step::CancelForShow, now));
+            }
+        }
+    }
+    if !plan.cancelled_shows.is_empty() {
+        let bookings: Vec<Uuid> =
+            sqlx::query_scalar("SELECT booking_id FROM saga_show_bookings WHERE show_id = ANY($1)")
+                .bind(&plan.cancelled_shows)
+                .fetch_all(&mut *tx)
+                .await?;
+        plan.steps.extend(
+            bookings
+                .into_iter()
+                .map(|booking| (booking, Step::CancelForShow, now)),
+        );
+    }
+    schedule_many(tx, &plan.steps).await?;
     Ok(())
 }

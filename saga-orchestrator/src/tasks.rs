@@ -74,6 +74,46 @@ pub async fn schedule(
     Ok(())
 }
 
+/// `schedule` for many steps in one statement (a consumer's batch). A step named twice
+/// keeps its latest due time.
+pub async fn schedule_many(
+    conn: &mut PgConnection,
+    steps: &[(Uuid, Step, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
+    let mut latest: std::collections::BTreeMap<(Uuid, &'static str, String), DateTime<Utc>> =
+        std::collections::BTreeMap::new();
+    for (booking_id, step, due_at) in steps {
+        let (kind, detail) = encode(step);
+        latest.insert((*booking_id, kind, detail), *due_at);
+    }
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(latest.len());
+    let mut kinds = Vec::with_capacity(latest.len());
+    let mut details = Vec::with_capacity(latest.len());
+    let mut dues = Vec::with_capacity(latest.len());
+    for ((booking_id, kind, detail), due_at) in latest {
+        ids.push(booking_id);
+        kinds.push(kind);
+        details.push(detail);
+        dues.push(due_at);
+    }
+    sqlx::query(
+        "INSERT INTO saga_tasks (booking_id, kind, detail, due_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+         ON CONFLICT (booking_id, kind, detail) DO UPDATE
+            SET due_at = EXCLUDED.due_at, locked_until = NULL, attempts = 0",
+    )
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&details)
+    .bind(&dues)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     booking_id: Uuid,
@@ -83,14 +123,25 @@ struct Row {
     attempts: i32,
 }
 
-/// Claims up to `limit` due tasks for `lease` (other workers skip them meanwhile).
-pub async fn claim_due(
+/// Removes the steps in `done` that were not scheduled again while they ran, and claims up
+/// to `limit` due ones for `lease` (other workers skip them meanwhile): one statement for
+/// both, so finishing a step costs no statement of its own.
+pub async fn complete_and_claim(
     pool: &PgPool,
+    done: &[Task],
     limit: i64,
     lease: Duration,
 ) -> Result<Vec<Task>, sqlx::Error> {
+    let (ids, kinds, details, dues) = columns(done);
     let rows: Vec<Row> = sqlx::query_as(
-        "UPDATE saga_tasks t SET locked_until = now() + make_interval(secs => $2)
+        "WITH done AS (
+             DELETE FROM saga_tasks t
+              USING unnest($3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
+                    AS d(booking_id, kind, detail, due_at)
+              WHERE t.booking_id = d.booking_id AND t.kind = d.kind
+                AND t.detail = d.detail AND t.due_at = d.due_at
+         )
+         UPDATE saga_tasks t SET locked_until = now() + make_interval(secs => $2)
            FROM (SELECT booking_id, kind, detail FROM saga_tasks
                   WHERE due_at <= now() AND (locked_until IS NULL OR locked_until < now())
                   ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
@@ -99,6 +150,10 @@ pub async fn claim_due(
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&details)
+    .bind(&dues)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -114,17 +169,42 @@ pub async fn claim_due(
         .collect())
 }
 
-/// Done: removes the task unless it was scheduled again while it ran.
-pub async fn complete(pool: &PgPool, task: &Task) -> Result<(), sqlx::Error> {
-    let (kind, detail) = encode(&task.step);
+type Columns = (
+    Vec<Uuid>,
+    Vec<&'static str>,
+    Vec<String>,
+    Vec<DateTime<Utc>>,
+);
+
+fn columns(tasks: &[Task]) -> Columns {
+    let mut columns: Columns = Default::default();
+    for task in tasks {
+        let (kind, detail) = encode(&task.step);
+        columns.0.push(task.booking_id);
+        columns.1.push(kind);
+        columns.2.push(detail);
+        columns.3.push(task.due_at);
+    }
+    columns
+}
+
+/// Done: removes the steps unless they were scheduled again while they ran.
+pub async fn complete_many(pool: &PgPool, done: &[Task]) -> Result<(), sqlx::Error> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let (ids, kinds, details, dues) = columns(done);
     sqlx::query(
-        "DELETE FROM saga_tasks
-          WHERE booking_id = $1 AND kind = $2 AND detail = $3 AND due_at = $4",
+        "DELETE FROM saga_tasks t
+          USING unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+                AS d(booking_id, kind, detail, due_at)
+          WHERE t.booking_id = d.booking_id AND t.kind = d.kind
+            AND t.detail = d.detail AND t.due_at = d.due_at",
     )
-    .bind(task.booking_id)
-    .bind(kind)
-    .bind(detail)
-    .bind(task.due_at)
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&details)
+    .bind(&dues)
     .execute(pool)
     .await?;
     Ok(())

@@ -16,6 +16,8 @@ use crate::export::http_bodies;
 
 /// The success "body" of an operation that answers a PDF document.
 const PDF: &str = "pdf";
+/// The success "body" of an operation that answers an SVG image.
+const SVG: &str = "svg";
 
 /// One operation of the API.
 struct Route {
@@ -62,7 +64,7 @@ fn routes() -> Vec<Route> {
             auth: false,
             request: Some("RegisterRequest"),
             success: (201, Some("RegisterResponse")),
-            errors: &[400, 409, 413, 415, 422],
+            errors: &[400, 409, 413, 415, 422, 503],
             command: true,
             ..route("post", "/api/auth/register", "Register an account", "auth")
         },
@@ -70,7 +72,7 @@ fn routes() -> Vec<Route> {
             auth: false,
             request: Some("LoginRequest"),
             success: (200, Some("TokenResponse")),
-            errors: &[400, 401, 415, 429],
+            errors: &[400, 401, 415, 429, 503],
             ..route(
                 "post",
                 "/api/auth/login",
@@ -428,6 +430,17 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            request: Some("TicketQrRequest"),
+            success: (200, Some(SVG)),
+            errors: &[400, 401, 413, 415, 422],
+            ..route(
+                "post",
+                "/api/tickets/qr",
+                "A ticket's code as a QR code (SVG), for the web app",
+                "tickets",
+            )
+        },
+        Route {
             request: Some("CheckInRequest"),
             success: (200, Some("CheckInResponse")),
             errors: &[400, 401, 403, 409, 422],
@@ -565,6 +578,10 @@ fn operation(route: &Route, bodies: &BTreeMap<String, Value>) -> Value {
         Some(PDF) => {
             success["content"] = json!({"application/pdf":
                 {"schema": {"type": "string", "contentMediaType": "application/pdf"}}});
+        }
+        Some(SVG) => {
+            success["content"] = json!({"image/svg+xml":
+                {"schema": {"type": "string", "contentMediaType": "image/svg+xml"}}});
         }
         Some(body) => {
             success["content"] = json!({"application/json": {"schema": body_schema(body)}});

@@ -9,7 +9,6 @@ pub mod docs;
 pub mod event_access;
 pub mod events;
 pub mod invoices;
-pub mod payments;
 pub mod queue;
 pub mod sales;
 pub mod tickets;

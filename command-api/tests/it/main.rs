@@ -19,3 +19,4 @@ mod replay;
 mod store;
 mod support;
 mod waiting_room;
+mod web;

@@ -277,6 +277,51 @@ async fn a_visa_payment_confirms_issues_tickets_and_checks_in_once() {
     assert_eq!(captures[0]["status"], "succeeded");
 }
 
+/// Events stored for an event's sections and for every booking.
+async fn purchase_events(stack: &Stack, event: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events
+          WHERE aggregate_type = 'booking' OR aggregate_id LIKE $1 || ':%'",
+    )
+    .bind(event)
+    .fetch_one(&stack.db.pool)
+    .await
+    .expect("count events")
+}
+
+#[tokio::test]
+async fn a_booking_refused_with_409_writes_no_event() {
+    let stack = Stack::start().await;
+    let organizer = stack.organizer("org409@example.com").await;
+    let event = published_show(&stack, &organizer).await;
+    let first = buyer(&stack, "first409@example.com").await;
+    let second = buyer(&stack, "second409@example.com").await;
+    hold(&stack, &first, &event, &["hall:R0:2"]).await;
+    let before = purchase_events(&stack, &event).await;
+
+    // Free seats in the hall, places in the pit, and one taken seat: all or nothing.
+    let (status, _, body) = stack
+        .call(
+            M::POST,
+            "/api/bookings",
+            &second,
+            Some(
+                json!({"event_id": event, "seats": ["hall:R0:1", "hall:R0:2", "hall:R0:3"],
+                        "general_admission": [{"section_id": "pit", "quantity": 2}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["unavailable"], json!(["hall:R0:2"]), "{body}");
+    assert_eq!(
+        purchase_events(&stack, &event).await,
+        before,
+        "a refused booking stored no hold, no booking, nothing"
+    );
+    // The free seats were never held: the same buyer gets them at once.
+    hold(&stack, &second, &event, &["hall:R0:1", "hall:R0:3"]).await;
+}
+
 #[tokio::test]
 async fn declined_cancelled_and_refunded_bookings_free_their_seats() {
     let stack = Stack::with_payments(&[]).await;

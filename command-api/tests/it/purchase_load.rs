@@ -13,18 +13,9 @@ use reqwest::Method as M;
 use serde_json::{Value, json};
 
 use crate::purchase::{SECTION_ROWS, published_show};
-use crate::support::{PASSWORD, Stack};
+use crate::support::Stack;
 
 const FINAL: &[&str] = &["confirmed", "cancelled", "expired", "refunded"];
-
-async fn buyers(stack: &Stack, n: usize, tag: &str) -> Vec<String> {
-    join_all((0..n).map(|i| async move {
-        let email = format!("{tag}{i}@example.com");
-        assert_eq!(stack.register(&email).await.status(), 201);
-        stack.login(&email, PASSWORD).await
-    }))
-    .await
-}
 
 fn token_for(i: usize) -> &'static str {
     match i % 10 {
@@ -243,7 +234,7 @@ async fn five_hundred_buyers_never_oversell_one_section() {
     let stack = Stack::with_payments(&[("PAYMENT_TIMEOUT_SECONDS", "12")]).await;
     let organizer = stack.organizer("org@example.com").await;
     let event = published_show(&stack, &organizer).await;
-    let tokens = buyers(&stack, 500, "buyer").await;
+    let tokens = stack.buyers(500, "buyer").await;
 
     let started = Instant::now();
     let attempts = tokens
@@ -280,7 +271,7 @@ async fn killing_the_saga_or_the_provider_mid_batch_loses_nothing() {
     .await;
     let organizer = stack.organizer("org@example.com").await;
     let event = published_show(&stack, &organizer).await;
-    let tokens = buyers(&stack, 60, "crash").await;
+    let tokens = stack.buyers(60, "crash").await;
 
     // First half, then kill the saga while their payments are in flight.
     let first: Vec<(String, &str)> = join_all(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{Duration, Utc};
 use domain::inventory::{HoldRequest, InventoryCommand, SectionInventory, inventory_id};
 use domain::show::{Row, Section};
-use plumbing::store::AggregateStore;
+use plumbing::store::{AggregateStore, Unit, UnitError};
 use plumbing::testkit;
 use uuid::Uuid;
 
@@ -266,6 +266,11 @@ impl cqrs_es::DomainEvent for CounterEvent {
 enum CounterCommand {
     Add(i64),
     Overdraw(i64),
+    /// Adds `n` unless the value would pass `limit` (refused without writing).
+    AddUpTo {
+        n: i64,
+        limit: i64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -293,6 +298,13 @@ impl cqrs_es::Aggregate for Counter {
             CounterCommand::Overdraw(n) => {
                 sink.write(CounterEvent::Added(n), self).await;
                 Err(Refused)
+            }
+            CounterCommand::AddUpTo { n, limit } => {
+                if self.value + n > limit {
+                    return Err(Refused);
+                }
+                sink.write(CounterEvent::Added(n), self).await;
+                Ok(())
             }
         }
     }
@@ -348,4 +360,149 @@ async fn execute_new_on_an_existing_id_decides_on_what_is_stored() {
     assert_eq!((executed.state.value, executed.version), (3, 2));
     let (stored, version) = first.load("c").await.expect("stored");
     assert_eq!((stored.value, version), (3, 2));
+}
+
+fn counter_store(db: &testkit::TestDb) -> AggregateStore<Counter> {
+    AggregateStore::<Counter>::new(db.pool.clone(), ())
+}
+
+#[tokio::test]
+async fn a_unit_over_two_streams_stores_both_or_neither() {
+    let db = testkit::fresh_database().await;
+    let store = counter_store(&db);
+    let meta = HashMap::new();
+    let mut unit = Unit::new(&meta);
+    let (a, b) = (unit.stream(&store, "a"), unit.stream(&store, "b"));
+    let refused = unit
+        .run(move |d| {
+            d.execute(&a, CounterCommand::Add(1))?;
+            d.execute(&b, CounterCommand::AddUpTo { n: 5, limit: 3 })?;
+            Ok(())
+        })
+        .await;
+    assert!(matches!(refused, Err(UnitError::Rejected(Refused))));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0, "the first stream's event was not stored either");
+    assert_eq!(store.current("a").await.expect("a").1, 0, "nor cached");
+
+    let mut unit = Unit::new(&meta);
+    let (a, b) = (unit.stream(&store, "a"), unit.stream(&store, "b"));
+    let committed = unit
+        .run(move |d| {
+            d.execute(&a, CounterCommand::Add(1))?;
+            d.execute(&b, CounterCommand::AddUpTo { n: 2, limit: 3 })?;
+            Ok::<_, Refused>(())
+        })
+        .await
+        .expect("both accepted");
+    assert_eq!(
+        committed.position.entries().len(),
+        2,
+        "the position names both streams"
+    );
+    let (ids, transactions): (i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT aggregate_id), count(DISTINCT transaction_id) FROM events",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("events");
+    assert_eq!((ids, transactions), (2, 1), "two streams, one transaction");
+}
+
+#[tokio::test]
+async fn a_decision_on_a_stale_cache_is_caught_by_the_append_and_made_again() {
+    let db = testkit::fresh_database().await;
+    let meta = HashMap::new();
+    // Two stores = two processes; `mine` caches value 1, then `other` moves it to 6.
+    let (mine, other) = (counter_store(&db), counter_store(&db));
+    mine.execute("c", CounterCommand::Add(1), &meta)
+        .await
+        .expect("seed");
+    other
+        .execute("c", CounterCommand::Add(5), &meta)
+        .await
+        .expect("elsewhere");
+    // On its stale copy (1) this fits under 7; on the stored value (6) it does too: the
+    // append finds the newer event, and the decision runs again on 6.
+    let executed = mine
+        .execute("c", CounterCommand::AddUpTo { n: 1, limit: 7 }, &meta)
+        .await
+        .expect("decided again on the stored state");
+    assert_eq!((executed.state.value, executed.version), (7, 3));
+    // On the stale copy (7) this would fit; on the stored value it must not.
+    other
+        .execute("c", CounterCommand::Add(2), &meta)
+        .await
+        .expect("elsewhere");
+    let refused = mine
+        .execute("c", CounterCommand::AddUpTo { n: 1, limit: 9 }, &meta)
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(plumbing::store::ExecuteError::Rejected(Refused))
+        ),
+        "{refused:?}"
+    );
+    let (stored, version) = mine.load("c").await.expect("stored");
+    assert_eq!((stored.value, version), (9, 4));
+}
+
+#[tokio::test]
+async fn a_refusal_on_a_stale_cache_is_checked_against_the_store_first() {
+    let db = testkit::fresh_database().await;
+    let meta = HashMap::new();
+    let (mine, other) = (counter_store(&db), counter_store(&db));
+    mine.execute("c", CounterCommand::Add(9), &meta)
+        .await
+        .expect("seed");
+    other
+        .execute("c", CounterCommand::Add(-5), &meta)
+        .await
+        .expect("elsewhere");
+    // The stale copy (9) would refuse; the stored value (4) leaves room.
+    let executed = mine
+        .execute("c", CounterCommand::AddUpTo { n: 5, limit: 10 }, &meta)
+        .await
+        .expect("accepted on the stored state");
+    assert_eq!((executed.state.value, executed.version), (9, 3));
+}
+
+#[tokio::test]
+async fn units_naming_the_same_streams_in_any_order_never_deadlock() {
+    let db = testkit::fresh_database().await;
+    let meta = HashMap::new();
+    let store = counter_store(&db);
+    let units = (0..100).map(|i| {
+        let (store, meta) = (&store, &meta);
+        async move {
+            let mut unit = Unit::new(meta);
+            let names = if i % 2 == 0 { ["x", "y"] } else { ["y", "x"] };
+            let first = unit.stream(store, names[0]);
+            let second = unit.stream(store, names[1]);
+            unit.run(move |d| {
+                d.execute(&first, CounterCommand::Add(1))?;
+                d.execute(&second, CounterCommand::Add(1))?;
+                Ok::<_, Refused>(())
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+        }
+    });
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        futures::future::join_all(units),
+    )
+    .await
+    .expect("every unit finishes: locks are taken in one order");
+    let failed: Vec<String> = done.into_iter().filter_map(Result::err).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    for id in ["x", "y"] {
+        let (stored, version) = store.load(id).await.expect("stored");
+        assert_eq!((stored.value, version), (100, 100), "{id}");
+    }
 }

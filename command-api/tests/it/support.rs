@@ -436,6 +436,26 @@ impl Stack {
         contract::checked("POST", "/api/auth/register", reply).await
     }
 
+    /// Registers and logs in `n` buyers (`{tag}{i}@example.com`), a few at a time: a
+    /// thousand argon2 hashes at once would only queue behind the server's hashing slots and
+    /// answer 503 on a loaded machine.
+    pub async fn buyers(&self, n: usize, tag: &str) -> Vec<String> {
+        use futures::stream::{self, StreamExt};
+        stream::iter(0..n)
+            .map(|i| async move {
+                let email = format!("{tag}{i}@example.com");
+                assert_eq!(
+                    self.register(&email).await.status(),
+                    201,
+                    "register {email}"
+                );
+                self.login(&email, PASSWORD).await
+            })
+            .buffered(16)
+            .collect()
+            .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> String {
         let reply = self
             .http

@@ -11,11 +11,12 @@ mod events;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
+// Persistent maps: a copy shares its nodes, so the store's working copy of a big section
+// (one per decision batch) costs nothing until it changes. Serialised like `BTreeMap`.
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -92,13 +93,13 @@ pub struct SectionInventory {
     pub show_id: Option<Uuid>,
     pub section: Option<Section>,
     /// Active (possibly expired) holds by booking.
-    pub holds: BTreeMap<Uuid, Hold>,
+    pub holds: OrdMap<Uuid, Hold>,
     /// Seat id → holding booking, for held seats.
-    pub held_seats: BTreeMap<String, Uuid>,
+    pub held_seats: OrdMap<String, Uuid>,
     /// Seat id → booking that bought it.
-    pub sold_seats: BTreeMap<String, Uuid>,
+    pub sold_seats: OrdMap<String, Uuid>,
     /// General admission: places sold, by booking.
-    pub sold_places: BTreeMap<Uuid, u32>,
+    pub sold_places: OrdMap<Uuid, u32>,
 }
 
 impl SectionInventory {
@@ -117,6 +118,14 @@ impl SectionInventory {
             .filter(|h| h.expires_at > now)
             .map(|h| h.quantity)
             .sum()
+    }
+
+    /// Whether `booking_id` still holds places here, or has bought them: a payment that
+    /// settles can then sell them.
+    pub fn holds_or_sold(&self, booking_id: Uuid) -> bool {
+        self.holds.contains_key(&booking_id)
+            || self.sold_places.contains_key(&booking_id)
+            || self.sold_seats.values().any(|b| *b == booking_id)
     }
 
     pub fn available(&self, now: DateTime<Utc>) -> u32 {
@@ -196,7 +205,15 @@ impl Aggregate for SectionInventory {
             }
             InventoryEvent::SaleReturned { booking_id, .. } => {
                 self.sold_places.remove(&booking_id);
-                self.sold_seats.retain(|_, b| *b != booking_id);
+                let returned: Vec<String> = self
+                    .sold_seats
+                    .iter()
+                    .filter(|(_, b)| **b == booking_id)
+                    .map(|(seat, _)| seat.clone())
+                    .collect();
+                for seat in returned {
+                    self.sold_seats.remove(&seat);
+                }
             }
             InventoryEvent::HoldSold {
                 booking_id,

@@ -498,3 +498,29 @@ async fn a_returned_sale_frees_its_seats() {
         .inspect_result();
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[test]
+fn a_booking_holds_or_has_bought_until_its_hold_is_released() {
+    let mut inventory = SectionInventory::default();
+    let held = InventoryEvent::SeatsHeld {
+        booking_id: booking(1),
+        seats: seats(&["stalls:A:1"]),
+        quantity: 1,
+        expires_at: t0(),
+    };
+    inventory.apply(held);
+    assert!(inventory.holds_or_sold(booking(1)));
+    assert!(!inventory.holds_or_sold(booking(2)));
+    inventory.apply(InventoryEvent::HoldSold {
+        booking_id: booking(1),
+        seats: seats(&["stalls:A:1"]),
+        quantity: 1,
+    });
+    assert!(inventory.holds_or_sold(booking(1)), "bought");
+    inventory.apply(InventoryEvent::SaleReturned {
+        booking_id: booking(1),
+        seats: seats(&["stalls:A:1"]),
+        quantity: 1,
+    });
+    assert!(!inventory.holds_or_sold(booking(1)), "returned");
+}

@@ -296,6 +296,7 @@ impl Stage {
             duration: Duration::from_secs(common.max_seconds),
             recycle,
         };
+        let statements = crate::statements::start(&self.pool).await;
         let started_at = chrono::Utc::now();
         let outcome = drive::drive(&api, &seeded, &plan, (ws > 0).then(|| tracker.clone())).await;
         let stopped = std::time::Instant::now();
@@ -346,6 +347,9 @@ impl Stage {
                 .max(Duration::from_millis(1))
         };
         let correct = crate::checks::correctness(&self.pool, &events, quiet).await?;
+        if let Some(baseline) = &statements {
+            crate::statements::report(&self.pool, baseline, outcome.holds_created).await?;
+        }
         // Payments confirm after the driving stops; by now every one is final.
         if let Some(last) = crate::checks::last_confirmation(&self.pool, &events).await? {
             let sold: i64 = sqlx::query_scalar(

@@ -1,6 +1,8 @@
 //! The Kafka handler: a booking event of a state the buyer hears about becomes one mail,
 //! unless the sent-log already has its Message-ID.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use cqrs_es::persist::PersistenceError;
 use domain::booking::{Booking, BookingEvent, IssuedTicket};
@@ -17,6 +19,9 @@ use uuid::Uuid;
 use super::message::{BookingMail, MailState, TicketLine};
 use super::sender::{SendError, SmtpSender};
 use super::sent_log;
+
+/// How long a buyer's cached name is used before it is read again.
+const USER_FRESH_FOR: Duration = Duration::from_secs(60);
 
 pub struct EmailHandler {
     pool: PgPool,
@@ -42,34 +47,39 @@ impl EmailHandler {
         }
     }
 
-    /// What the buyer is told, from the booking, its buyer and its show as stored now; the
-    /// event's own tickets win over the current state (a later refund voids them).
+    /// What the buyer is told, from the booking as of the event (cached from the events this
+    /// consumer receives), its buyer and its show; the event's own tickets win over the
+    /// current state (a later refund voids them).
     async fn compose(
         &self,
         booking_id: Uuid,
+        sequence: u64,
         state: MailState,
         issued: Option<Vec<IssuedTicket>>,
     ) -> Result<(BookingMail, Mailbox), HandleError> {
         let (booking, _) = self
             .bookings
-            .load(&booking_id.to_string())
+            .at_least(&booking_id.to_string(), sequence)
             .await
             .map_err(store_error)?;
         let (user_id, show_id) = match (booking.user_id, booking.show_id) {
             (Some(user), Some(show)) if booking.exists() => (user, show),
             _ => return Err(poison(format!("booking {booking_id} is not in the store"))),
         };
+        // A buyer's address never changes; a renamed buyer is greeted by the new name within
+        // a minute.
         let (user, _) = self
             .users
-            .load(&user_id.to_string())
+            .cached(&user_id.to_string(), USER_FRESH_FOR, User::is_registered)
             .await
             .map_err(store_error)?;
         if !user.is_registered() {
             return Err(poison(format!("buyer {user_id} is not in the store")));
         }
+        // A booked show is published: its name, venue and start never change.
         let (show, _) = self
             .shows
-            .load(&show_id.to_string())
+            .cached(&show_id.to_string(), Duration::MAX, Show::exists)
             .await
             .map_err(store_error)?;
         if !show.exists() {
@@ -113,6 +123,11 @@ impl Handler for EmailHandler {
             return Ok(());
         }
         let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
+        if let DecodedEvent::Booking(event) = &event {
+            self.bookings
+                .observe(&envelope.aggregate_id, envelope.sequence, event.clone())
+                .await;
+        }
         let (state, issued) = match event {
             DecodedEvent::Booking(BookingEvent::BookingConfirmed { tickets, .. }) => {
                 (MailState::Confirmed, Some(tickets))
@@ -140,7 +155,9 @@ impl Handler for EmailHandler {
             metrics::counter!("emails_already_sent_total", "state" => state.as_str()).increment(1);
             return Ok(());
         }
-        let (mail, to) = self.compose(booking_id, state, issued).await?;
+        let (mail, to) = self
+            .compose(booking_id, envelope.sequence, state, issued)
+            .await?;
         let recipient = to.email.to_string();
         let message = mail
             .to_message(self.from.clone(), to)

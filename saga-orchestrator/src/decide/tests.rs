@@ -156,10 +156,13 @@ fn a_decline_cancels_with_the_reason() {
     ]);
     assert_eq!(
         decide(&Step::Settle, &b, Some(&p), t0()),
-        vec![Action::CancelBooking {
-            reason: CancelReason::PaymentDeclined,
-            detail: "payment declined: card_declined".into()
-        }]
+        vec![
+            Action::CancelBooking {
+                reason: CancelReason::PaymentDeclined,
+                detail: "payment declined: card_declined".into()
+            },
+            Action::ReleaseHolds
+        ]
     );
 }
 
@@ -196,7 +199,7 @@ fn an_unpaid_hold_expires_at_its_deadline_only() {
     assert!(decide(&Step::HoldDeadline, &b, None, t0() + Duration::minutes(9)).is_empty());
     assert_eq!(
         decide(&Step::HoldDeadline, &b, None, t0() + Duration::minutes(10)),
-        vec![Action::ExpireBooking]
+        vec![Action::ExpireBooking, Action::ReleaseHolds]
     );
     let paying = booking(&[placed(), pay_requested()]);
     assert!(
@@ -221,10 +224,13 @@ fn an_unanswered_payment_is_cancelled_at_its_deadline() {
             Some(&p),
             t0() + Duration::minutes(7)
         ),
-        vec![Action::CancelBooking {
-            reason: CancelReason::PaymentTimedOut,
-            detail: "the payment provider did not answer in time".into()
-        }]
+        vec![
+            Action::CancelBooking {
+                reason: CancelReason::PaymentTimedOut,
+                detail: "the payment provider did not answer in time".into()
+            },
+            Action::ReleaseHolds
+        ]
     );
 }
 
@@ -320,10 +326,13 @@ fn cancelling_the_show_cancels_open_bookings_and_refunds_confirmed_ones() {
     let open = booking(&[placed(), pay_requested()]);
     assert_eq!(
         decide(&Step::CancelForShow, &open, None, t0()),
-        vec![Action::CancelBooking {
-            reason: CancelReason::EventCancelled,
-            detail: "the event was cancelled by its organizer".into()
-        }]
+        vec![
+            Action::CancelBooking {
+                reason: CancelReason::EventCancelled,
+                detail: "the event was cancelled by its organizer".into()
+            },
+            Action::ReleaseHolds
+        ]
     );
     let sold = booking(&[placed(), pay_requested(), confirmed()]);
     assert_eq!(

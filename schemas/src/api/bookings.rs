@@ -105,6 +105,15 @@ pub struct CheckInRequest {
     pub code: String,
 }
 
+/// `POST /api/tickets/qr`: a ticket's code to draw as a QR code (the web app's tickets).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketQrRequest {
+    pub event_id: Uuid,
+    /// The ticket's signed code, as `GET /api/tickets` shows it.
+    pub code: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct CheckInResponse {
     pub ticket_id: Uuid,

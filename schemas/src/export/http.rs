@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::{Contract, schema_for};
 use crate::api::bookings::{
     BookingHeldResponse, BookingPage, BookingStatusResponse, BookingView, CheckInRequest,
-    CheckInResponse, CreateBookingRequest, PageQuery, PayRequest, TicketView, UnavailableSection,
-    WebhookNotification,
+    CheckInResponse, CreateBookingRequest, PageQuery, PayRequest, TicketQrRequest, TicketView,
+    UnavailableSection, WebhookNotification,
 };
 use crate::api::events::{
     AnnouncementRequest, Availability, AvailabilityQuery, CreateEventRequest, EventDetail,
@@ -70,6 +70,7 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         response::<TicketView>(),
         request::<CheckInRequest>(),
         response::<CheckInResponse>(),
+        request::<TicketQrRequest>(),
         request::<WebhookNotification>(),
         // Invoices.
         response::<InvoiceSummary>(),
