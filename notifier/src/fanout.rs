@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use domain::booking::Booking;
+use domain::booking::{Booking, BookingEvent};
 use domain::inventory::{InventoryEvent, SectionInventory, inventory_id};
 use domain::payment::Payment;
 use domain::show::ShowEvent;
@@ -149,12 +149,26 @@ impl Fanout {
             }
             DecodedEvent::Booking(event) => {
                 self.bookings
-                    .observe(&envelope.aggregate_id, envelope.sequence, event)
+                    .observe(&envelope.aggregate_id, envelope.sequence, event.clone())
                     .await;
                 let (booking, _) = self
                     .bookings
                     .at_least(&envelope.aggregate_id, envelope.sequence)
                     .await?;
+                // An expiry leaves the sections as they were (a lapsed hold already counts as
+                // free there): its seats are announced from the booking.
+                if let (BookingEvent::BookingExpired { .. }, Some(show)) = (&event, booking.show_id)
+                {
+                    let entry = pending.entry(show).or_default();
+                    for seat in &booking.seats {
+                        entry.changes.insert(seat.clone(), "available");
+                    }
+                    for section in booking.section_ids() {
+                        entry.sections.entry(section).or_default();
+                    }
+                    entry.position = entry.position.max(envelope.global_position);
+                    entry.since.get_or_insert_with(std::time::Instant::now);
+                }
                 if let (Some(user), Some(booking_id)) = (booking.user_id, booking.booking_id) {
                     let frame = ServerMessage::BookingStatus {
                         booking_id,
@@ -221,6 +235,7 @@ impl Fanout {
                 continue;
             };
             let mut sections = Vec::new();
+            let mut states = BTreeMap::new();
             for (section, sequence) in &batch.sections {
                 match self
                     .inventory
@@ -232,16 +247,25 @@ impl Fanout {
                             section_id: section.clone(),
                             available: inventory.available(now),
                         });
+                        states.insert(section.clone(), inventory);
                     }
                     Err(err) => tracing::warn!(error = %err, "cannot read section availability"),
                 }
             }
+            // Each seat as its section stands now (a seat released and taken again within the
+            // window is held, not available); the event's own word when the section is unknown.
             let changes = batch
                 .changes
                 .iter()
-                .map(|(seat, status)| SeatChange {
-                    seat_id: seat.clone(),
-                    status: (*status).to_owned(),
+                .map(|(seat, status)| {
+                    let section = seat.split(':').next().unwrap_or_default();
+                    let status = states
+                        .get(section)
+                        .map_or(*status, |inventory| inventory.seat_status(seat, now));
+                    SeatChange {
+                        seat_id: seat.clone(),
+                        status: status.to_owned(),
+                    }
                 })
                 .collect();
             let frame = ServerMessage::SeatStatus {

@@ -58,7 +58,7 @@ pub enum Action {
         reason: CancelReason,
         detail: String,
     },
-    /// Always followed by `ReleaseHolds`: both land in one append.
+    /// The hold lapsed: the inventory already counts it as free, its sections are untouched.
     ExpireBooking,
     ReleaseHolds,
     ReleaseHold {
@@ -150,8 +150,11 @@ pub fn decide(
             _ => vec![],
         },
         Step::HoldDeadline => match booking.status {
+            // The hold has lapsed, so the inventory already counts its places as free (the
+            // next hold on them records `HoldExpired`): only the booking changes. Writing a
+            // release to the section too would race every buyer holding there.
             B::Held if booking.hold_expires_at.is_some_and(|at| now >= at) => {
-                vec![Action::ExpireBooking, Action::ReleaseHolds]
+                vec![Action::ExpireBooking]
             }
             _ => vec![],
         },

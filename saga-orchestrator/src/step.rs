@@ -75,8 +75,13 @@ pub async fn run(
             _ => None,
         };
         let mut unit = Unit::new(metadata);
+        // Steps that never touch the inventory do not declare its streams: a declared stream
+        // is checked by the append, and a section buyers keep holding in would make the step
+        // decide again for nothing.
+        let touches_inventory = !matches!(step, Step::HoldDeadline | Step::Charge | Step::Refund);
         let mut section_ids: Vec<String> = known
             .show_id
+            .filter(|_| touches_inventory)
             .map(|show| {
                 known
                     .section_ids()

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::purchase::{buyer, hold, hold_and_pay, published_show};
+use crate::purchase::{SECTION_ROWS, buyer, hold, hold_and_pay, published_show};
 use crate::support::Stack;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -273,6 +273,45 @@ async fn watchers_see_seats_change_and_buyers_see_their_own_booking_only() {
     assert_eq!(stats["connections"], 3);
     assert!(stats["messages_sent"].as_u64().is_some_and(|n| n >= 20));
     assert_eq!(stats["dropped_slow_clients"], 0);
+}
+
+/// An expiry writes only the booking (the lapsed hold already counts as free in its
+/// section): watchers still see the seat freed, from the booking's seats.
+#[tokio::test]
+async fn a_lapsed_hold_frees_its_seat_on_every_watchers_map() {
+    let mut stack = Stack::with_payments(&[("HOLD_TTL_SECONDS", "3")]).await;
+    let notifier = stack.start_notifier(&[]).await;
+    let organizer = stack.organizer("org-lapse@example.com").await;
+    let event = published_show(&stack, &organizer).await;
+    let watcher_token = buyer(&stack, "watcher-lapse@example.com").await;
+    let buyer_token = buyer(&stack, "buyer-lapse@example.com").await;
+    let mut watcher = connect(&notifier, &watcher_token).await;
+    let mut own = connect(&notifier, &buyer_token).await;
+    subscribe(&mut watcher, &event).await;
+
+    let booking = hold(&stack, &buyer_token, &event, &["hall:R3:3", "hall:R3:4"]).await;
+    next_matching(&mut watcher, Duration::from_secs(15), |f| {
+        changes_seat(f, "hall:R3:3", "held")
+    })
+    .await;
+    let freed = next_matching(&mut watcher, Duration::from_secs(30), |f| {
+        changes_seat(f, "hall:R3:3", "available")
+    })
+    .await;
+    assert!(changes_seat(&freed, "hall:R3:4", "available"), "{freed}");
+    let hall = freed["sections"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["section_id"] == "hall"))
+        .unwrap_or_else(|| panic!("the hall's count travels with the seats: {freed}"));
+    assert_eq!(hall["available"], json!(SECTION_ROWS * 10), "{freed}");
+    next_matching(&mut own, Duration::from_secs(15), |f| {
+        f["type"] == "booking_status"
+            && f["booking_id"] == json!(booking)
+            && f["status"] == "expired"
+    })
+    .await;
+    // And the seats can be held again at once.
+    hold(&stack, &watcher_token, &event, &["hall:R3:3", "hall:R3:4"]).await;
 }
 
 #[tokio::test]

@@ -128,6 +128,20 @@ impl SectionInventory {
             || self.sold_seats.values().any(|b| *b == booking_id)
     }
 
+    /// A seat's status as a seat map shows it at `now`: `sold`, `held` (by a hold that has
+    /// not lapsed) or `available`.
+    pub fn seat_status(&self, seat_id: &str, now: DateTime<Utc>) -> &'static str {
+        if self.sold_seats.contains_key(seat_id) {
+            return "sold";
+        }
+        let held = self
+            .held_seats
+            .get(seat_id)
+            .and_then(|booking| self.holds.get(booking))
+            .is_some_and(|hold| hold.expires_at > now);
+        if held { "held" } else { "available" }
+    }
+
     pub fn available(&self, now: DateTime<Utc>) -> u32 {
         self.capacity().saturating_sub(self.sold() + self.held(now))
     }

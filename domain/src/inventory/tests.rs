@@ -524,3 +524,27 @@ fn a_booking_holds_or_has_bought_until_its_hold_is_released() {
     });
     assert!(!inventory.holds_or_sold(booking(1)), "returned");
 }
+
+#[test]
+fn a_seat_shows_held_until_its_hold_lapses_and_sold_once_bought() {
+    let mut inventory = SectionInventory::default();
+    inventory.apply(InventoryEvent::SeatsHeld {
+        booking_id: booking(1),
+        seats: seats(&["stalls:A:1"]),
+        quantity: 1,
+        expires_at: t0() + Duration::minutes(10),
+    });
+    assert_eq!(inventory.seat_status("stalls:A:1", t0()), "held");
+    assert_eq!(inventory.seat_status("stalls:A:2", t0()), "available");
+    assert_eq!(
+        inventory.seat_status("stalls:A:1", t0() + Duration::minutes(10)),
+        "available",
+        "a lapsed hold frees its seat"
+    );
+    inventory.apply(InventoryEvent::HoldSold {
+        booking_id: booking(1),
+        seats: seats(&["stalls:A:1"]),
+        quantity: 1,
+    });
+    assert_eq!(inventory.seat_status("stalls:A:1", t0()), "sold");
+}

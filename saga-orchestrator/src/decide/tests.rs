@@ -199,7 +199,7 @@ fn an_unpaid_hold_expires_at_its_deadline_only() {
     assert!(decide(&Step::HoldDeadline, &b, None, t0() + Duration::minutes(9)).is_empty());
     assert_eq!(
         decide(&Step::HoldDeadline, &b, None, t0() + Duration::minutes(10)),
-        vec![Action::ExpireBooking, Action::ReleaseHolds]
+        vec![Action::ExpireBooking]
     );
     let paying = booking(&[placed(), pay_requested()]);
     assert!(
