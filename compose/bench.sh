@@ -13,7 +13,8 @@
 #                                       fills the store with an uncontended run of that many
 #                                       seconds (default 120), grows it to that many events
 #                                       (default 1,000,000) with `loadgen clone-store`, then
-#                                       times `projections replay all`
+#                                       times `projections replay all` and runs
+#                                       `projections verify all`
 #
 # Benchmark settings (override from the environment): cheap password hashing
 # (ARGON2_MEMORY_KIB=1024, ARGON2_ITERATIONS=1, for seeding thousands of buyers), command
@@ -65,7 +66,9 @@ NOTIFIER_PID="$(head -n1 "$(pid_file notifier)")"
 export NOTIFIER_PID
 if [[ "$scenario" == replay ]]; then
     log "filling the store: loadgen uncontended for ${1:-120} s, half the holds paid for"
-    "$CARGO_TARGET_DIR/release/loadgen" uncontended --max-seconds "${1:-120}" --no-wait \
+    # Its checks wait for the hold and payment deadlines: checked at once (--no-wait), tickets
+    # were counted while the saga was still confirming the last payments.
+    "$CARGO_TARGET_DIR/release/loadgen" uncontended --max-seconds "${1:-120}" \
         --pay-share 0.5 --visa-share 0.9
     # The services stop first, so the replay is measured alone (the run's holds would
     # otherwise expire and be released by the saga meanwhile).
@@ -76,6 +79,10 @@ if [[ "$scenario" == replay ]]; then
     "$CARGO_TARGET_DIR/release/loadgen" clone-store --events "${2:-1000000}"
     psql "$DATABASE_URL" -qc "VACUUM ANALYZE events"
     "$CARGO_TARGET_DIR/release/projections" replay all
+    # The rebuilt models against a second rebuild (the live consumers are stopped, so the
+    # replay's swapped-in sequences are what they would have applied).
+    log "verifying every read model"
+    "$CARGO_TARGET_DIR/release/projections" verify all
     exit
 fi
 log "running loadgen $scenario $*"

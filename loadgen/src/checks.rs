@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use domain::inventory::{SectionInventory, inventory_id};
+use plumbing::position::ReadModel;
 use plumbing::store::AggregateStore;
-use schemas::read_models::{AVAILABILITY, BOOKINGS, CATALOG, ReadModelName};
+use projections::models::{availability, bookings, catalog};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::setup::Event;
 
-const READ_MODELS: [ReadModelName; 3] = [CATALOG, AVAILABILITY, BOOKINGS];
+const READ_MODELS: [ReadModel; 3] = [catalog::NAME, availability::NAME, bookings::NAME];
 
 /// Events the relay has not published and each projection has not applied.
 pub async fn backlog(pool: &PgPool) -> anyhow::Result<(i64, Vec<(&'static str, i64)>)> {

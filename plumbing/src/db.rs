@@ -3,10 +3,37 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::future::BoxFuture;
 use sqlx::PgPool;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The shared tables: event store, consumers, HTTP, saga, waiting room, mail.
+static SHARED: Migrator = sqlx::migrate!("./migrations");
+/// The read models' tables live beside the models, in the projections crate.
+static READ_MODELS: Migrator = sqlx::migrate!("../projections/migrations");
+
+/// Every migration of the database, from both directories, in version order: one set,
+/// whichever process applies it (versions are unique across the two).
+#[derive(Debug)]
+struct Combined;
+
+impl MigrationSource<'static> for Combined {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async {
+            let mut all: Vec<Migration> =
+                SHARED.iter().chain(READ_MODELS.iter()).cloned().collect();
+            all.sort_by_key(|m| m.version);
+            Ok(all)
+        })
+    }
+}
+
+/// The database's migrator.
+pub async fn migrator() -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Combined).await
+}
 
 /// Connects and applies pending migrations. sqlx takes an advisory lock while migrating, so
 /// several processes starting at once are safe.
@@ -27,7 +54,9 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
         .connect_with(options)
         .await
         .context("cannot connect to PostgreSQL")?;
-    MIGRATOR
+    migrator()
+        .await
+        .context("cannot assemble the database migrations")?
         .run(&pool)
         .await
         .context("cannot apply database migrations")?;

@@ -61,25 +61,7 @@ pub async fn next_batch(
     after: &Cursor,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    next_batch_of(conn, after, limit, None).await
-}
-
-/// `next_batch` restricted to some aggregate types (a replay reads only its own).
-pub async fn next_batch_of(
-    conn: &mut PgConnection,
-    after: &Cursor,
-    limit: i64,
-    aggregate_types: Option<&[String]>,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    // The horizon is read in its own statement, before the rows: every transaction below it
-    // had finished then, so the next statement's snapshot certainly sees all of its rows.
-    // Reading it inside the row query would tie correctness to which snapshot that function
-    // reports, and a horizon newer than the rows' snapshot would let the cursor step over a
-    // transaction that committed in between (observed as a skipped event under load).
-    let horizon: String =
-        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-            .fetch_one(&mut *conn)
-            .await?;
+    let horizon = horizon(conn).await?;
     // `ORDER BY` names the table's columns: the output column `transaction_id` is text, and
     // text order puts xid 100002 before 99991 — sorting by it once skipped events whenever
     // a batch straddled a power of ten of the transaction counter.
@@ -89,7 +71,6 @@ pub async fn next_batch_of(
            FROM events
           WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
             AND transaction_id < $4::text::xid8
-            AND ($5::text[] IS NULL OR aggregate_type = ANY($5))
           ORDER BY events.transaction_id, events.global_position
           LIMIT $3",
     )
@@ -97,7 +78,72 @@ pub async fn next_batch_of(
     .bind(after.global_position)
     .bind(limit)
     .bind(horizon)
-    .bind(aggregate_types)
+    .fetch_all(conn)
+    .await
+}
+
+/// The horizon below which every transaction has finished.
+///
+/// It is read in its own statement, before the rows: every transaction below it had
+/// finished then, so the next statement's snapshot certainly sees all of its rows. Reading
+/// it inside the row query would tie correctness to which snapshot that function reports,
+/// and a horizon newer than the rows' snapshot would let the cursor step over a transaction
+/// that committed in between (observed as a skipped event under load).
+async fn horizon(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Which events a reader of the feed wants (the replay: its models' aggregate types, and
+/// for time travel only those recorded by an instant).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub aggregate_types: Option<Vec<String>>,
+    /// Only events recorded at or before this instant (their transaction had begun).
+    pub recorded_until: Option<DateTime<Utc>>,
+}
+
+/// A stored event with its payload as the stored JSON text, for readers that decode it
+/// themselves (`schemas::decode::decode_stored`) instead of through an envelope.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RawEvent {
+    pub transaction_id: String,
+    pub global_position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// Externally tagged: `{"EventType": {...}}`.
+    pub payload: String,
+}
+
+/// `next_batch` for a reader that wants only what `filter` selects, undecoded.
+pub async fn next_raw(
+    conn: &mut PgConnection,
+    after: &Cursor,
+    limit: i64,
+    filter: &Filter,
+) -> Result<Vec<RawEvent>, sqlx::Error> {
+    let horizon = horizon(conn).await?;
+    sqlx::query_as(
+        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_type,
+                aggregate_id, sequence, event_type, event_version, payload::text AS payload
+           FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+            AND transaction_id < $4::text::xid8
+            AND ($5::text[] IS NULL OR aggregate_type = ANY($5))
+            AND ($6::timestamptz IS NULL OR recorded_at <= $6)
+          ORDER BY events.transaction_id, events.global_position
+          LIMIT $3",
+    )
+    .bind(&after.transaction_id)
+    .bind(after.global_position)
+    .bind(limit)
+    .bind(horizon)
+    .bind(&filter.aggregate_types)
+    .bind(filter.recorded_until)
     .fetch_all(conn)
     .await
 }

@@ -94,16 +94,6 @@ pub struct ReadModel {
     pub aggregate_types: &'static [&'static str],
 }
 
-impl ReadModel {
-    /// The read model `name` describes.
-    pub const fn of(name: &schemas::read_models::ReadModelName) -> Self {
-        Self {
-            consumer: name.consumer,
-            aggregate_types: name.aggregate_types,
-        }
-    }
-}
-
 /// Waits until every read model in `models` has applied the events of `position` that concern
 /// it, polling until `timeout`. Returns whether it caught up (false = answer stale).
 pub async fn wait_applied(

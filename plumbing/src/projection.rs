@@ -15,13 +15,13 @@ pub trait Projection: Send + Sync {
     /// The consumer name: key of `consumer_applied`, and the Kafka group id.
     fn name(&self) -> &'static str;
 
-    /// Applies one event inside the caller's transaction. Events of aggregates the
-    /// projection does not care about are simply ignored (and still recorded as applied).
+    /// Applies, in order and inside the caller's transaction, the events of a batch that
+    /// `claim` let through (every one of them: events of aggregates the projection does not
+    /// care about are simply ignored, and still recorded as applied).
     async fn apply(
         &self,
         tx: &mut PgConnection,
-        envelope: &Envelope,
-        event: DecodedEvent,
+        events: Vec<(&Envelope, DecodedEvent)>,
     ) -> Result<(), HandleError>;
 }
 
@@ -53,12 +53,17 @@ impl<P: Projection> Handler for ProjectionHandler<P> {
             .execute(&mut *tx)
             .await?;
         let mut claims = Claims::lock(&mut tx, self.projection.name(), envelopes).await?;
+        let mut claimed = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
             if claims.claim(&mut tx, envelope).await? {
-                self.projection.apply(&mut tx, envelope, event).await?;
+                claimed.push((envelope, event));
             }
             // else a redelivery: the effect is already there
+        }
+        // The whole batch at once, so the projection can write each of its tables once.
+        if !claimed.is_empty() {
+            self.projection.apply(&mut tx, claimed).await?;
         }
         claims.save(&mut tx).await?;
         tx.commit().await?;
@@ -211,7 +216,7 @@ impl Claims {
             envelope.aggregate_id.clone(),
         );
         let applied = last.get(&key).copied().unwrap_or(0);
-        if sequence != applied + 1 {
+        if !next_in_line(applied, sequence) {
             skipped(&self.consumer, envelope, applied, sequence);
             return Ok(false);
         }
@@ -249,6 +254,12 @@ impl Claims {
     }
 }
 
+/// The claim rule: an event applies when it is its aggregate's next one after `applied`
+/// (anything at or below was applied; anything further ahead waits for the missing ones).
+pub fn next_in_line(applied: i64, sequence: i64) -> bool {
+    sequence == applied + 1
+}
+
 fn sequence_of(envelope: &Envelope) -> Result<i64, HandleError> {
     i64::try_from(envelope.sequence)
         .map_err(|e| HandleError::Poison(anyhow::Error::new(e).context("sequence out of range")))
@@ -270,13 +281,4 @@ fn skipped(consumer: &str, envelope: &Envelope, last: i64, sequence: i64) {
         metrics::counter!("consumer_out_of_order_skipped_total", "consumer" => consumer.to_owned())
             .increment(1);
     }
-}
-
-/// Decoded aggregate events of another type reaching a projection are a wiring mistake.
-pub fn unexpected(envelope: &Envelope) -> HandleError {
-    HandleError::Poison(anyhow::anyhow!(
-        "unexpected {} event {}",
-        envelope.aggregate_type,
-        envelope.event_type
-    ))
 }

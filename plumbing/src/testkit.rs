@@ -63,7 +63,9 @@ pub async fn fresh_database_on(server_url: &str) -> TestDb {
         .connect(&url)
         .await
         .expect("connect to test database");
-    crate::db::MIGRATOR
+    crate::db::migrator()
+        .await
+        .expect("migrations")
         .run(&pool)
         .await
         .expect("migrate test database");

@@ -60,11 +60,15 @@ pub fn event_id(aggregate_type: &str, aggregate_id: &str, sequence: u64) -> Uuid
     )
 }
 
+/// Whether events of this type carry fields that must never leave the write side.
+pub fn redacts(aggregate_type: &str, event_type: &str) -> bool {
+    aggregate_type == "user" && event_type == "UserRegistered"
+}
+
 /// Removes fields that must never leave the write side (password hashes) from a payload
 /// before it is published.
 pub fn redact(aggregate_type: &str, event_type: &str, payload: &mut serde_json::Value) {
-    if aggregate_type == "user"
-        && event_type == "UserRegistered"
+    if redacts(aggregate_type, event_type)
         && let Some(obj) = payload.as_object_mut()
     {
         obj.remove("password_hash");

@@ -7,7 +7,6 @@ pub mod decode;
 pub mod envelope;
 pub mod export;
 pub mod openapi;
-pub mod read_models;
 pub mod ticket_codes;
 pub mod topics;
 pub mod upcast;

@@ -66,12 +66,13 @@ pub async fn projections(
     )
     .fetch_all(&state.pool)
     .await?;
-    let projections = schemas::read_models::ALL
+    let projections = projections::models::ALL
         .iter()
         .map(|model| {
-            let row = rows.iter().find(|r| r.0 == model.consumer);
+            let consumer = model.name().consumer;
+            let row = rows.iter().find(|r| r.0 == consumer);
             ProjectionHealth {
-                name: model.consumer.to_owned(),
+                name: consumer.to_owned(),
                 applied_position: row.map_or(0, |r| r.1),
                 lag_messages: row.map_or(0, |r| r.2),
                 dead_lettered: row.map_or(0, |r| r.3),

@@ -2,13 +2,10 @@
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use chrono::{DateTime, Utc};
-use domain::booking::{BookingStatus, GeneralAdmission};
 use domain::money::Money;
 use plumbing::position::ReadModel;
+use projections::models::bookings;
 use schemas::api::bookings::{BookingPage, BookingView, PageQuery};
-use schemas::read_models::BOOKINGS;
-use sqlx::types::Json as DbJson;
 use uuid::Uuid;
 
 use crate::http::auth::Caller;
@@ -18,44 +15,7 @@ use crate::http::extract::page_window;
 use crate::http::extract::{Json, Path, Query};
 use crate::state::AppState;
 
-pub const BOOKINGS_MODEL: ReadModel = ReadModel {
-    consumer: BOOKINGS.consumer,
-    aggregate_types: BOOKINGS.aggregate_types,
-};
-
-#[derive(sqlx::FromRow)]
-struct BookingRow {
-    booking_id: Uuid,
-    event_id: Uuid,
-    status: String,
-    seats: DbJson<Vec<String>>,
-    general_admission: DbJson<Vec<GeneralAdmission>>,
-    total: DbJson<Money>,
-    hold_expires_at: DateTime<Utc>,
-    failure_reason: Option<String>,
-    tickets: Vec<Uuid>,
-}
-
-const SELECT: &str = "SELECT b.booking_id, b.event_id, b.status, b.seats, b.general_admission,
-        b.total, b.hold_expires_at, b.failure_reason,
-        coalesce(array(SELECT t.ticket_id FROM ticket_view t WHERE t.booking_id = b.booking_id
-                       ORDER BY t.idx), '{}') AS tickets
-   FROM booking_view b";
-
-fn view(row: BookingRow) -> BookingView {
-    BookingView {
-        booking_id: row.booking_id,
-        event_id: row.event_id,
-        status: serde_json::from_value(serde_json::Value::String(row.status))
-            .unwrap_or(BookingStatus::Held),
-        seats: row.seats.0,
-        general_admission: row.general_admission.0,
-        total: row.total.0,
-        hold_expires_at: row.hold_expires_at,
-        tickets: row.tickets,
-        failure_reason: row.failure_reason,
-    }
-}
+pub const BOOKINGS_MODEL: ReadModel = bookings::NAME;
 
 pub async fn get_booking(
     State(state): State<AppState>,
@@ -64,15 +24,8 @@ pub async fn get_booking(
     Path(booking_id): Path<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
     let freshness = min.wait(&state.pool, &[BOOKINGS_MODEL]).await?;
-    let row: Option<BookingRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE b.booking_id = $1 AND b.user_id = $2"
-    ))
-    .bind(booking_id)
-    .bind(caller.user_id)
-    .fetch_optional(&state.pool)
-    .await?;
-    let booking = match row {
-        Some(row) => view(row),
+    let booking = match bookings::booking(&state.pool, booking_id, caller.user_id).await? {
+        Some(booking) => booking,
         // Not projected yet: answer from the write side (still only the owner's).
         None => {
             let (b, _) = state
@@ -107,20 +60,9 @@ pub async fn list_bookings(
 ) -> Result<impl IntoResponse, ApiError> {
     let (limit, offset) = page_window(query.page, query.per_page)?;
     let freshness = min.wait(&state.pool, &[BOOKINGS_MODEL]).await?;
-    let rows: Vec<BookingRow> = sqlx::query_as(&format!(
-        "{SELECT} WHERE b.user_id = $1 ORDER BY b.placed_at DESC, b.booking_id LIMIT $2 OFFSET $3"
-    ))
-    .bind(caller.user_id)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = bookings::of_user(&state.pool, caller.user_id, limit, offset).await?;
     let more = rows.len() as i64 == limit;
-    let items = rows
-        .into_iter()
-        .take(query.per_page as usize)
-        .map(view)
-        .collect();
+    let items = rows.into_iter().take(query.per_page as usize).collect();
     Ok((
         freshness,
         Json(BookingPage {

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use domain::booking::ticket::ticket_id;
-use domain::booking::{BookingCommand, BookingError, TicketStatus};
+use domain::booking::{BookingCommand, BookingError};
 use domain::user::Role;
+use projections::models::bookings;
 use schemas::api::bookings::{CheckInRequest, CheckInResponse, TicketView};
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::http::auth::Caller;
 use crate::http::consistency::{MinPosition, Written};
@@ -21,33 +21,17 @@ use crate::http::store_error::from_execute;
 use crate::routes::booking_queries::BOOKINGS_MODEL;
 use crate::state::AppState;
 
-#[derive(sqlx::FromRow)]
-struct TicketRow {
-    ticket_id: Uuid,
-    booking_id: Uuid,
-    event_id: Uuid,
-    idx: i16,
-    seat_id: Option<String>,
-    section_id: String,
-    status: String,
-}
-
 pub async fn list_tickets(
     State(state): State<AppState>,
     caller: Caller,
     min: MinPosition,
 ) -> Result<impl IntoResponse, ApiError> {
     let freshness = min.wait(&state.pool, &[BOOKINGS_MODEL]).await?;
-    let rows: Vec<TicketRow> = sqlx::query_as(
-        "SELECT ticket_id, booking_id, event_id, idx, seat_id, section_id, status
-           FROM ticket_view WHERE user_id = $1 ORDER BY booking_id, idx LIMIT 1000",
-    )
-    .bind(caller.user_id)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = bookings::tickets(&state.pool, caller.user_id).await?;
     let tickets: Vec<TicketView> = rows
         .into_iter()
         .map(|r| TicketView {
+            status: r.status(),
             code: state.ticket_codes.sign(
                 r.event_id,
                 r.booking_id,
@@ -58,8 +42,6 @@ pub async fn list_tickets(
             event_id: r.event_id,
             seat_id: r.seat_id,
             section_id: r.section_id,
-            status: serde_json::from_value(serde_json::Value::String(r.status))
-                .unwrap_or(TicketStatus::Valid),
         })
         .collect();
     Ok((freshness, Json(tickets)))

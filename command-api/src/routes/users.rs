@@ -5,12 +5,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use chrono::{DateTime, Utc};
 use domain::rules::{Checks, MAX_STRING};
-use domain::user::{Address, Role, User, UserCommand, UserError};
+use domain::user::{Address, User, UserCommand, UserError};
 use plumbing::position::ReadModel;
+use projections::models::user_profiles;
 use schemas::api::users::{AddressRequest, AddressResponse, Profile, UpdateProfileRequest};
-use schemas::read_models::USER_PROFILES;
 use uuid::Uuid;
 
 use crate::http::auth::Caller;
@@ -21,20 +20,7 @@ use crate::http::extract::{Json, Path};
 use crate::http::store_error::from_execute;
 use crate::state::AppState;
 
-#[derive(sqlx::FromRow)]
-struct ProfileRow {
-    user_id: Uuid,
-    email: String,
-    name: String,
-    phone: Option<String>,
-    roles: Vec<String>,
-    created_at: DateTime<Utc>,
-}
-
-const PROFILES: ReadModel = ReadModel {
-    consumer: USER_PROFILES.consumer,
-    aggregate_types: USER_PROFILES.aggregate_types,
-};
+const PROFILES: ReadModel = user_profiles::NAME;
 
 pub async fn get_profile(
     State(state): State<AppState>,
@@ -42,22 +28,8 @@ pub async fn get_profile(
     min: MinPosition,
 ) -> Result<impl IntoResponse, ApiError> {
     let freshness = min.wait(&state.pool, &[PROFILES]).await?;
-    let row: Option<ProfileRow> = sqlx::query_as(
-        "SELECT user_id, email, name, phone, roles, created_at
-           FROM user_profile_view WHERE user_id = $1",
-    )
-    .bind(caller.user_id)
-    .fetch_optional(&state.pool)
-    .await?;
-    let profile = match row {
-        Some(row) => Profile {
-            user_id: row.user_id,
-            email: row.email,
-            name: row.name,
-            phone: row.phone,
-            roles: row.roles.iter().filter_map(|r| parse_role(r)).collect(),
-            created_at: row.created_at,
-        },
+    let profile = match user_profiles::profile(&state.pool, caller.user_id).await? {
+        Some(profile) => profile,
         // Not projected yet (just registered): answer from the write side rather than 404.
         None => {
             let (user, _) = state
@@ -108,13 +80,7 @@ pub async fn list_addresses(
     min: MinPosition,
 ) -> Result<impl IntoResponse, ApiError> {
     let freshness = min.wait(&state.pool, &[PROFILES]).await?;
-    let addresses: Vec<AddressResponse> = sqlx::query_as(
-        "SELECT address_id, label, line1, line2, city, postal_code, country
-           FROM user_address_view WHERE user_id = $1 ORDER BY added_at, address_id",
-    )
-    .bind(caller.user_id)
-    .fetch_all(&state.pool)
-    .await?;
+    let addresses = user_profiles::addresses(&state.pool, caller.user_id).await?;
     Ok((freshness, Json(addresses)))
 }
 
@@ -207,10 +173,6 @@ fn profile_of(user: &User) -> Option<Profile> {
         roles: user.roles.iter().copied().collect(),
         created_at: user.created_at?,
     })
-}
-
-fn parse_role(role: &str) -> Option<Role> {
-    serde_json::from_value(serde_json::Value::String(role.to_owned())).ok()
 }
 
 fn check_phone(checks: &mut Checks, phone: &str) {

@@ -1,7 +1,8 @@
 //! Read models rebuilt from the events table (`projections replay` / `verify`): after a
 //! mixed workload every model verifies clean; a damaged model is caught by verify and
 //! repaired by replay; a replay while bookings keep arriving swaps in a model that matches
-//! the store, and the relay keeps publishing meanwhile.
+//! the store, and the relay keeps publishing meanwhile; availability rebuilt as of an
+//! instant answers what was answered then.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use futures::StreamExt;
 use plumbing::testkit::{self, eventually};
 use reqwest::Method as M;
 use serde_json::{Value, json};
+use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::purchase::publish_event;
@@ -370,4 +372,134 @@ async fn a_replay_under_load_swaps_in_a_model_that_matches_the_store() {
     settled(&stack).await;
     let (clean, out) = projections_cli(&stack, &["verify", "all"]).await;
     assert!(clean, "the swapped-in models match the store: {out}");
+}
+
+/// Holds `seats` of `main` and `ga` places of `floor`, each by its own buyer; returns the
+/// position token of the last one.
+async fn hold(stack: &Stack, event: &str, seats: &[String], ga: u32) -> String {
+    let mut position = String::new();
+    let mut bodies: Vec<Value> = seats
+        .iter()
+        .map(|seat| json!({"event_id": event, "seats": [seat]}))
+        .collect();
+    bodies.extend(
+        (0..ga).map(|_| json!({"event_id": event, "general_admission": [{"section_id": "floor", "quantity": 2}]})),
+    );
+    for body in bodies {
+        let buyer = mint_token(Uuid::new_v4(), &["customer"]);
+        let (status, headers, reply) = stack
+            .call(M::POST, "/api/bookings", &buyer, Some(body))
+            .await;
+        assert_eq!(status, 201, "{reply}");
+        position = headers["x-event-position"]
+            .to_str()
+            .expect("position")
+            .to_owned();
+    }
+    position
+}
+
+/// `GET …/availability`, waiting for `position` to be applied.
+async fn availability(stack: &Stack, event: &str, position: &str) -> Value {
+    let reply = stack
+        .http
+        .get(stack.url(&format!("/api/events/{event}/availability")))
+        .header("x-min-position", position)
+        .send()
+        .await
+        .expect("availability");
+    assert_eq!(reply.status(), 200);
+    assert!(
+        reply.headers().get("x-consistency").is_none(),
+        "a fresh answer"
+    );
+    reply.json().await.expect("json")
+}
+
+fn seats(row: u32, numbers: std::ops::RangeInclusive<u32>) -> Vec<String> {
+    numbers.map(|n| format!("main:R{row}:{n}")).collect()
+}
+
+#[tokio::test]
+async fn availability_rebuilt_as_of_an_instant_equals_the_availability_answered_then() {
+    let stack = Stack::start_configured(1, &[("HOLD_TTL_SECONDS", "3")]).await;
+    let (_, events) = organizer_and_events(&stack, 1).await;
+    let event = &events[0];
+
+    // Holds that expire, then holds taking some of those seats over, others new.
+    let first = hold(&stack, event, &seats(0, 1..=10), 3).await;
+    availability(&stack, event, &first).await;
+    eventually(
+        "the first holds to expire",
+        Duration::from_secs(30),
+        || async {
+            let now = availability(&stack, event, &first).await;
+            (now["sections"][0]["held"] == 0 && now["sections"][1]["held"] == 0).then_some(())
+        },
+    )
+    .await;
+    let mut second = seats(0, 1..=5);
+    second.extend(seats(1, 1..=5));
+    let position = hold(&stack, event, &second, 2).await;
+    availability(&stack, event, &position).await;
+
+    // Nothing else writes (no saga): what is answered now is exactly what was recorded.
+    let at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&stack.db.pool)
+        .await
+        .expect("clock");
+    let then = availability(&stack, event, &position).await;
+    assert_eq!(then["sections"][0]["held"], 10, "{then}");
+
+    let later = hold(&stack, event, &seats(2, 1..=5), 1).await;
+    let now = availability(&stack, event, &later).await;
+    assert_ne!(now["sections"], then["sections"], "the model moved on");
+
+    let (ok, out) = projections_cli(
+        &stack,
+        &[
+            "replay",
+            "availability",
+            "--as-of",
+            &at.to_rfc3339(),
+            "--into",
+            "past",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let mut conn = sqlx::PgConnection::connect(&stack.db.url)
+        .await
+        .expect("connect");
+    sqlx::query("SET search_path TO past, public")
+        .execute(&mut conn)
+        .await
+        .expect("search path");
+    let layout: Vec<domain::show::Section> =
+        serde_json::from_value(now_layout(&stack, event).await).expect("layout");
+    let rebuilt = projections::models::availability::sections(
+        &mut conn,
+        event.parse().expect("uuid"),
+        &layout,
+        None,
+        at,
+    )
+    .await
+    .expect("availability as of then");
+    assert_eq!(
+        serde_json::to_value(&rebuilt).expect("json"),
+        then["sections"],
+        "the model as of {at} answers what was answered then"
+    );
+}
+
+/// The event's sections, as its details list them.
+async fn now_layout(stack: &Stack, event: &str) -> Value {
+    let reply = stack
+        .http
+        .get(stack.url(&format!("/api/events/{event}")))
+        .send()
+        .await
+        .expect("event");
+    reply.json::<Value>().await.expect("json")["sections"].clone()
 }
