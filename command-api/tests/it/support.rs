@@ -348,8 +348,8 @@ impl Stack {
         let notifier = Service::start("notifier", &env, true).await;
         let url = notifier.url();
         self.notifiers.push(notifier);
-        // Live fan-out starts at the latest offsets once partitions are assigned; events
-        // before that are not for this instance.
+        // Live fan-out starts at the end of every partition as it stood when the instance
+        // reported itself consuming; events before that are not for this instance.
         testkit::eventually(
             "the notifier to consume",
             Duration::from_secs(60),
