@@ -26,10 +26,11 @@ NOTIFIER_PORT="${NOTIFIER_PORT:-8081}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export DATABASE_URL="${DATABASE_URL:-postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/ticketing}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
-# A local stack without JWT_SECRET gets a random one, kept in the run folder so tokens
-# survive restarts of the stack.
+# No service has a built-in secret: a local stack without JWT_SECRET or
+# PAYMENT_WEBHOOK_SECRET gets random ones, kept in the run folder (mode 600) so tokens
+# survive restarts of the stack and local tools (bench.sh, loadgen) can read them.
+mkdir -p "$RUN_DIR"
 if [[ -z "${JWT_SECRET:-}" ]]; then
-    mkdir -p "$RUN_DIR"
     if [[ ! -s "$RUN_DIR/jwt-secret" ]]; then
         (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n=' >"$RUN_DIR/jwt-secret")
     fi
@@ -75,18 +76,19 @@ service() {
 service relay OPS_ADDR="127.0.0.1:${RELAY_OPS_PORT:-9100}"
 service projections OPS_ADDR="127.0.0.1:${PROJECTIONS_OPS_PORT:-9101}"
 service payment-sim PAYMENT_SIM_ADDR="127.0.0.1:${PAYMENT_SIM_PORT:-8090}" \
+    OPS_ADDR="127.0.0.1:${PAYMENT_SIM_OPS_PORT:-9105}" \
     PAYMENT_WEBHOOK_URL="http://127.0.0.1:$HTTP_PORT/api/payments/webhook"
 service saga-orchestrator OPS_ADDR="127.0.0.1:${SAGA_OPS_PORT:-9102}" \
     PAYMENT_PROVIDER_URL="http://127.0.0.1:${PAYMENT_SIM_PORT:-8090}"
 # The web app (served by command-api) opens the notifier's WebSocket from its own origin.
-service notifier NOTIFIER_ADDR="127.0.0.1:$NOTIFIER_PORT" \
+service notifier NOTIFIER_ADDR="127.0.0.1:$NOTIFIER_PORT" OPS_ADDR="127.0.0.1:${NOTIFIER_OPS_PORT:-9104}" \
     WS_ALLOWED_ORIGINS="${WS_ALLOWED_ORIGINS:-http://127.0.0.1:$HTTP_PORT,http://localhost:$HTTP_PORT}"
 service admitter OPS_ADDR="127.0.0.1:${ADMITTER_OPS_PORT:-9106}"
-service command-api HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
+service command-api HTTP_ADDR="127.0.0.1:$HTTP_PORT" OPS_ADDR="127.0.0.1:${API_OPS_PORT:-9103}" \
     NOTIFIER_PUBLIC_URL="${NOTIFIER_PUBLIC_URL:-ws://127.0.0.1:$NOTIFIER_PORT/ws}"
 
 ready() {
-    curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null
+    curl -fsS "http://127.0.0.1:${API_OPS_PORT:-9103}/ready" >/dev/null
 }
 wait_for "command-api readiness" 120 ready || die "command-api is not ready; see $RUN_DIR/logs/command-api.log"
 
@@ -94,13 +96,16 @@ cat <<MSG
 
 Ticketing is up:
   Web app          http://127.0.0.1:$HTTP_PORT/   (organizer pages at /organizer)
-  API              http://127.0.0.1:$HTTP_PORT/api   (health /health, readiness /ready, metrics /metrics)
+  API              http://127.0.0.1:$HTTP_PORT/api   (health /health)
   WebSocket        ws://127.0.0.1:$NOTIFIER_PORT
+Operations endpoints (/ready, /metrics; loopback only):
+  command-api ops  http://127.0.0.1:${API_OPS_PORT:-9103}/metrics
+  notifier ops     http://127.0.0.1:${NOTIFIER_OPS_PORT:-9104}/metrics   (and /stats)
   relay ops        http://127.0.0.1:${RELAY_OPS_PORT:-9100}/metrics
   projections ops  http://127.0.0.1:${PROJECTIONS_OPS_PORT:-9101}/metrics
   saga ops         http://127.0.0.1:${SAGA_OPS_PORT:-9102}/metrics
   admitter ops     http://127.0.0.1:${ADMITTER_OPS_PORT:-9106}/metrics
-  payment sim      http://127.0.0.1:${PAYMENT_SIM_PORT:-8090}/ledger
+  payment sim ops  http://127.0.0.1:${PAYMENT_SIM_OPS_PORT:-9105}/ledger
   PostgreSQL       $DATABASE_URL
   Kafka            $KAFKA_BROKERS
 Logs in $RUN_DIR/logs; stop with compose/down.sh

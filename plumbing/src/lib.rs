@@ -11,6 +11,8 @@ pub mod kafka;
 pub mod ops;
 pub mod position;
 pub mod projection;
+pub mod readiness;
+pub mod secrets;
 pub mod settings;
 pub mod shutdown;
 pub mod store;
