@@ -9,6 +9,9 @@
 #   BOOTSTRAP_ADMIN_EMAIL=admin@example.com BOOTSTRAP_ADMIN_PASSWORD='change me 123' compose/up.sh
 #   compose/down.sh      stops everything up.sh started
 #
+# DATABASE_URL is the schema owner's (migrations); the services connect as the application
+# role (APP_DATABASE_URL, by default ticketing_app with the password compose/postgres.sh
+# keeps in $RUN_DIR/app-db-password). Secrets not set are generated into $RUN_DIR.
 # Every setting documented in the README (JWT_*, BOOTSTRAP_ADMIN_*, RATE_LIMIT_*, ARGON2_*,
 # KAFKA_PARTITIONS, …) is passed through from this environment to the services.
 # TICKETING_PROFILE=dev builds debug binaries instead (faster to build, slower to run).
@@ -61,6 +64,23 @@ log "building the services"
 PG_PORT="$PG_PORT" "$ROOT/compose/postgres.sh" up
 KAFKA_PORT="$KAFKA_PORT" "$ROOT/compose/kafka.sh" up
 
+# Least privilege: the schema owner (DATABASE_URL) migrates and grants; the services run
+# as the application role (DML only; events append-only). The payment simulator stands in
+# for an outside provider and keeps its own schema, so it runs as the owner. Both URLs are
+# written to the run folder for local tools.
+OWNER_DATABASE_URL="$DATABASE_URL"
+DATABASE_APP_ROLE="${DATABASE_APP_ROLE:-ticketing_app}"
+if [[ -z "${APP_DATABASE_URL:-}" && -s "$RUN_DIR/app-db-password" ]]; then
+    APP_DATABASE_URL="postgres://$DATABASE_APP_ROLE:$(cat "$RUN_DIR/app-db-password")@${OWNER_DATABASE_URL#*@}"
+elif [[ -z "${APP_DATABASE_URL:-}" ]]; then
+    log "no application role password in $RUN_DIR (PostgreSQL not started by compose/postgres.sh): services run as the owner; set APP_DATABASE_URL"
+    APP_DATABASE_URL="$OWNER_DATABASE_URL"
+fi
+log "applying migrations as the schema owner, granting $DATABASE_APP_ROLE"
+DATABASE_URL="$OWNER_DATABASE_URL" "$bin_dir/projections" migrate --grant-to "$DATABASE_APP_ROLE" >/dev/null
+(umask 077 && printf '%s\n' "$APP_DATABASE_URL" >"$RUN_DIR/database-url" &&
+    printf '%s\n' "$OWNER_DATABASE_URL" >"$RUN_DIR/owner-database-url")
+
 # service NAME ADDR_VAR ADDR: starts one service unless it already runs.
 service() {
     local name=$1
@@ -70,12 +90,12 @@ service() {
         return
     fi
     log "starting $name"
-    start_bg "$name" "$RUN_DIR/logs/$name.log" env "$@" "$bin_dir/$name"
+    start_bg "$name" "$RUN_DIR/logs/$name.log" env DATABASE_URL="$APP_DATABASE_URL" "$@" "$bin_dir/$name"
 }
 
 service relay OPS_ADDR="127.0.0.1:${RELAY_OPS_PORT:-9100}"
 service projections OPS_ADDR="127.0.0.1:${PROJECTIONS_OPS_PORT:-9101}"
-service payment-sim PAYMENT_SIM_ADDR="127.0.0.1:${PAYMENT_SIM_PORT:-8090}" \
+service payment-sim DATABASE_URL="$OWNER_DATABASE_URL" PAYMENT_SIM_ADDR="127.0.0.1:${PAYMENT_SIM_PORT:-8090}" \
     OPS_ADDR="127.0.0.1:${PAYMENT_SIM_OPS_PORT:-9105}" \
     PAYMENT_WEBHOOK_URL="http://127.0.0.1:$HTTP_PORT/api/payments/webhook"
 service saga-orchestrator OPS_ADDR="127.0.0.1:${SAGA_OPS_PORT:-9102}" \
@@ -106,7 +126,8 @@ Operations endpoints (/ready, /metrics; loopback only):
   saga ops         http://127.0.0.1:${SAGA_OPS_PORT:-9102}/metrics
   admitter ops     http://127.0.0.1:${ADMITTER_OPS_PORT:-9106}/metrics
   payment sim ops  http://127.0.0.1:${PAYMENT_SIM_OPS_PORT:-9105}/ledger
-  PostgreSQL       $DATABASE_URL
+  PostgreSQL       services as $DATABASE_APP_ROLE ($RUN_DIR/database-url),
+                   owner for migrations and replay ($RUN_DIR/owner-database-url)
   Kafka            $KAFKA_BROKERS
 Logs in $RUN_DIR/logs; stop with compose/down.sh
 MSG

@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod kafka;
 pub mod ops;
 pub mod position;
+pub mod privileges;
 pub mod projection;
 pub mod readiness;
 pub mod secrets;

@@ -9,6 +9,8 @@ use plumbing::testkit;
 use serde_json::json;
 use uuid::Uuid;
 
+use plumbing::testkit::Service;
+
 use crate::support::{Stack, TestApp, assert_problem, mint_token};
 
 /// Runs `binary` with the test environment minus `unset` and `overrides`; it must exit on
@@ -339,4 +341,142 @@ async fn anonymous_requests_store_no_idempotency_keys() {
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!(again.status, StatusCode::CREATED);
     assert!(again.headers.contains_key("idempotent-replayed"));
+}
+
+/// A login role of its own on the test cluster, dropped (with its grants) at the end.
+struct AppRole {
+    name: String,
+    password: String,
+}
+
+impl AppRole {
+    async fn create(owner: &sqlx::PgPool) -> AppRole {
+        let role = AppRole {
+            name: format!("app_{}", Uuid::new_v4().simple()),
+            password: Uuid::new_v4().simple().to_string(),
+        };
+        sqlx::query(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD '{}'",
+            role.name, role.password
+        ))
+        .execute(owner)
+        .await
+        .expect("create the application role");
+        role
+    }
+
+    /// `db_url` (the owner's) with this role's credentials.
+    fn url(&self, db_url: &str) -> String {
+        let (_, rest) = db_url.split_once('@').expect("URL with credentials");
+        format!("postgres://{}:{}@{rest}", self.name, self.password)
+    }
+
+    async fn remove(self, owner: &sqlx::PgPool) {
+        for statement in [
+            format!("DROP OWNED BY {}", self.name),
+            format!("DROP ROLE {}", self.name),
+        ] {
+            sqlx::query(&statement)
+                .execute(owner)
+                .await
+                .expect("drop the application role");
+        }
+    }
+}
+
+fn permission_denied(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> bool {
+    matches!(result, Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501"))
+}
+
+#[tokio::test]
+async fn the_application_role_cannot_drop_table_events_yet_runs_the_services() {
+    let db = testkit::fresh_database().await;
+    let prefix = testkit::unique_prefix();
+    let role = AppRole::create(&db.pool).await;
+
+    // The owner migrates (done) and grants: `projections migrate --grant-to`.
+    let mut env = testkit::service_env(&db.url, &prefix);
+    let migrate = tokio::process::Command::new(testkit::binary("projections"))
+        .envs(&env)
+        .args(["migrate", "--grant-to", &role.name])
+        .output()
+        .await
+        .expect("run projections migrate");
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+
+    let app_url = role.url(&db.url);
+    let app = sqlx::PgPool::connect(&app_url)
+        .await
+        .expect("connect as the app role");
+    for statement in [
+        "DROP TABLE events",
+        "DELETE FROM events",
+        "UPDATE events SET payload = payload",
+        "TRUNCATE events",
+        "CREATE TABLE mine (x int)",
+        "ALTER TABLE user_profile_view ADD COLUMN x int",
+    ] {
+        let result = sqlx::query(statement).execute(&app).await;
+        assert!(
+            permission_denied(result),
+            "the application role may not: {statement}"
+        );
+    }
+    app.close().await;
+
+    // The services run as that role: commands append events, the relay and a projection
+    // move them into a read model.
+    env.insert("DATABASE_URL".into(), app_url);
+    let relay = Service::start("relay", &env, true).await;
+    let projections = Service::start("projections", &env, true).await;
+    let api = Service::start("command-api", &env, true).await;
+    let http = reqwest::Client::new();
+    let registered = http
+        .post(format!("{}/api/auth/register", api.url()))
+        .json(&json!({"email": "app-role@example.com", "password": crate::support::PASSWORD, "name": "A"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let position = registered
+        .headers()
+        .get("x-event-position")
+        .expect("position")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/auth/login", api.url()))
+        .json(&json!({"email": "app-role@example.com", "password": crate::support::PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    let profile = testkit::eventually(
+        "the profile read model to have the registration",
+        Duration::from_secs(60),
+        || async {
+            let r = http
+                .get(format!("{}/api/users/profile", api.url()))
+                .bearer_auth(&token)
+                .header("x-min-position", &position)
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 200 && r.headers().get("x-consistency").is_none()).then_some(r)
+        },
+    )
+    .await;
+    let profile: serde_json::Value = profile.json().await.expect("json");
+    assert_eq!(profile["email"], "app-role@example.com");
+
+    drop((relay, projections, api));
+    role.remove(&db.pool).await;
 }
