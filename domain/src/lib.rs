@@ -5,6 +5,7 @@
 //! the cqrs-es `TestFramework` in the module beside it.
 
 pub mod booking;
+pub mod customer;
 pub mod inventory;
 pub mod ledger;
 pub mod money;
@@ -13,5 +14,6 @@ pub mod purchase;
 pub mod rules;
 pub mod show;
 pub mod user;
+pub mod voucher;
 
 pub use rules::FieldError;

@@ -124,6 +124,7 @@ fn samples() -> Vec<Value> {
                     quantity: 2,
                 }],
                 total: Money::new(13_500, "EUR"),
+                terms: Default::default(),
                 hold_expires_at: at(10),
                 placed_at: at(9),
             },

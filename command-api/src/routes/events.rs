@@ -148,6 +148,7 @@ pub async fn publish(
             sales_open_at: body.sales_open_at,
             sales_close_at: body.sales_close_at,
             queue: body.queue,
+            max_tickets_per_customer: body.max_tickets_per_customer,
             now: Utc::now(),
         },
     )

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{CancelReason, GeneralAdmission};
+use super::{CancelReason, GeneralAdmission, Terms};
 use crate::money::Money;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,7 @@ pub enum BookingCommand {
         seats: Vec<String>,
         general_admission: Vec<GeneralAdmission>,
         total: Money,
+        terms: Terms,
         hold_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     },

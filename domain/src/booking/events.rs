@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CancelReason, GeneralAdmission, IssuedTicket};
+use super::{CancelReason, GeneralAdmission, IssuedTicket, Terms};
 use crate::money::Money;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -18,6 +18,9 @@ pub enum BookingEvent {
         seats: Vec<String>,
         general_admission: Vec<GeneralAdmission>,
         total: Money,
+        /// Absent in events stored before vouchers and limits: plain terms.
+        #[serde(default, skip_serializing_if = "Terms::is_plain")]
+        terms: Terms,
         hold_expires_at: DateTime<Utc>,
         placed_at: DateTime<Utc>,
     },

@@ -65,6 +65,26 @@ pub struct GeneralAdmission {
     pub quantity: u32,
 }
 
+/// The commercial terms a booking was placed on: the voucher whose use it holds and the
+/// discount that took off `total`, and whether its places count towards the show's
+/// per-customer limit. Fixed at placement; the steps that end the booking give the voucher
+/// use and the counted places back from these.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Terms {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voucher_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<Money>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub customer_limited: bool,
+}
+
+impl Terms {
+    pub fn is_plain(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BookingError {
     #[error("this booking already exists")]
@@ -100,6 +120,7 @@ pub struct Booking {
     pub seats: Vec<String>,
     pub general_admission: Vec<GeneralAdmission>,
     pub total: Option<Money>,
+    pub terms: Terms,
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub placed_at: Option<DateTime<Utc>>,
     pub payment_id: Option<Uuid>,
@@ -176,9 +197,11 @@ impl Aggregate for Booking {
                 seats,
                 general_admission,
                 total,
+                terms,
                 hold_expires_at,
                 placed_at,
             } => {
+                self.terms = terms;
                 self.booking_id = Some(booking_id);
                 self.user_id = Some(user_id);
                 self.show_id = Some(show_id);
@@ -248,6 +271,7 @@ impl Booking {
                 general_admission,
                 total,
                 hold_expires_at,
+                terms,
                 now,
             } => {
                 if self.exists() {
@@ -268,6 +292,7 @@ impl Booking {
                     seats,
                     general_admission,
                     total,
+                    terms,
                     hold_expires_at,
                     placed_at: now,
                 }])

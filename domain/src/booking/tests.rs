@@ -31,6 +31,7 @@ fn place(seats: usize, ga: u32) -> BookingCommand {
             vec![]
         },
         total: Money::new(1_000, "EUR"),
+        terms: Default::default(),
         hold_expires_at: t0() + Duration::minutes(10),
         now: t0(),
     }
@@ -44,6 +45,7 @@ fn placed(seats: usize, ga: u32) -> BookingEvent {
         seats,
         general_admission,
         total,
+        terms,
         hold_expires_at,
         now,
     } = place(seats, ga)
@@ -57,6 +59,7 @@ fn placed(seats: usize, ga: u32) -> BookingEvent {
         seats,
         general_admission,
         total,
+        terms,
         hold_expires_at,
         placed_at: now,
     }

@@ -36,6 +36,8 @@ pub enum ShowCommand {
         sales_open_at: Option<DateTime<Utc>>,
         sales_close_at: Option<DateTime<Utc>>,
         queue: Option<QueueSettings>,
+        /// Most places one user may hold and have bought for the show (1..=100).
+        max_tickets_per_customer: Option<u32>,
         now: DateTime<Utc>,
     },
     Cancel {

@@ -31,6 +31,9 @@ pub enum ShowEvent {
         sales_close_at: DateTime<Utc>,
         /// Present only when the waiting room is enabled.
         queue: Option<QueueSettings>,
+        /// Absent in events stored before limits existed: no limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_tickets_per_customer: Option<u32>,
         published_at: DateTime<Utc>,
     },
     /// Version 2 added `reason`; version 1 events are upcast with the one reason there was

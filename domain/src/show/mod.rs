@@ -101,6 +101,7 @@ pub struct Show {
     pub sales_open_at: Option<DateTime<Utc>>,
     pub sales_close_at: Option<DateTime<Utc>>,
     pub queue: Option<QueueSettings>,
+    pub max_tickets_per_customer: Option<u32>,
 }
 
 impl Show {
@@ -203,9 +204,11 @@ impl Aggregate for Show {
                 sales_open_at,
                 sales_close_at,
                 queue,
+                max_tickets_per_customer,
                 ..
             } => {
                 self.status = ShowStatus::Published;
+                self.max_tickets_per_customer = max_tickets_per_customer;
                 self.sales_open_at = Some(sales_open_at);
                 self.sales_close_at = Some(sales_close_at);
                 self.queue = queue;
@@ -274,6 +277,7 @@ impl Show {
                 sales_open_at,
                 sales_close_at,
                 queue,
+                max_tickets_per_customer,
                 now,
             } => {
                 self.authorize(&actor)?;
@@ -309,11 +313,15 @@ impl Show {
                         checks.fail("queue.admission_minutes", "must be 1 to 1440");
                     }
                 }
+                if max_tickets_per_customer.is_some_and(|m| !(1..=100).contains(&m)) {
+                    checks.fail("max_tickets_per_customer", "must be 1 to 100");
+                }
                 checks.finish().map_err(ShowError::Invalid)?;
                 Ok(vec![ShowEvent::ShowPublished {
                     sales_open_at: open,
                     sales_close_at: close,
                     queue: queue.filter(|q| q.enabled),
+                    max_tickets_per_customer,
                     published_at: now,
                 }])
             }

@@ -109,6 +109,7 @@ fn published() -> Vec<ShowEvent> {
         sales_open_at: now(),
         sales_close_at: starts(),
         queue: None,
+        max_tickets_per_customer: None,
         published_at: now(),
     });
     events
@@ -120,6 +121,7 @@ fn publish(actor: Actor) -> ShowCommand {
         sales_open_at: None,
         sales_close_at: None,
         queue: None,
+        max_tickets_per_customer: None,
         now: now(),
     }
 }
@@ -380,6 +382,7 @@ async fn publishes_with_default_sales_window() {
             sales_open_at: now(),
             sales_close_at: starts(),
             queue: None,
+            max_tickets_per_customer: None,
             published_at: now(),
         }]);
 }
@@ -398,6 +401,7 @@ async fn publishes_with_a_waiting_room() {
             sales_open_at: Some(now() + Duration::days(1)),
             sales_close_at: None,
             queue: Some(queue.clone()),
+            max_tickets_per_customer: None,
             now: now(),
         })
         .await
@@ -405,6 +409,7 @@ async fn publishes_with_a_waiting_room() {
             sales_open_at: now() + Duration::days(1),
             sales_close_at: starts(),
             queue: Some(queue),
+            max_tickets_per_customer: None,
             published_at: now(),
         }]);
 }
@@ -436,6 +441,7 @@ async fn rejects_an_inverted_or_late_sales_window_and_a_bad_queue() {
                 admit_per_minute: 0,
                 admission_minutes: 10,
             }),
+            max_tickets_per_customer: None,
             now: now(),
         })
         .await
@@ -452,6 +458,7 @@ async fn rejects_an_inverted_or_late_sales_window_and_a_bad_queue() {
             sales_open_at: Some(starts() - Duration::days(1)),
             sales_close_at: Some(starts() - Duration::days(2)),
             queue: None,
+            max_tickets_per_customer: None,
             now: now(),
         })
         .await

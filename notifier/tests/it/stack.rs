@@ -120,6 +120,7 @@ impl Stack {
                     quantity: 1,
                 }],
                 total: Money::new(7500, "EUR"),
+                terms: Default::default(),
                 hold_expires_at: now + chrono::Duration::minutes(10),
                 now,
             },

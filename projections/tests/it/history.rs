@@ -289,6 +289,7 @@ pub fn every_event_type(history: &mut History) -> Made {
                 admit_per_minute: 600,
                 admission_minutes: 10,
             }),
+            max_tickets_per_customer: None,
             published_at: Utc::now(),
         },
     );
@@ -343,6 +344,7 @@ pub fn every_event_type(history: &mut History) -> Made {
                 seats: seat_ids,
                 general_admission: ga,
                 total: eur(total),
+                terms: Default::default(),
                 hold_expires_at: later(),
                 placed_at: Utc::now(),
             },

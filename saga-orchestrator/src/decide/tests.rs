@@ -47,6 +47,7 @@ fn placed() -> BookingEvent {
         seats: vec!["stalls:A:1".into()],
         general_admission: vec![],
         total: amount(),
+        terms: Default::default(),
         hold_expires_at: t0() + Duration::minutes(10),
         placed_at: t0(),
     }

@@ -70,6 +70,9 @@ pub struct PublishRequest {
     pub sales_close_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub queue: Option<QueueSettings>,
+    /// Most places (held and paid) one user may have for the event, 1..=100.
+    #[serde(default)]
+    pub max_tickets_per_customer: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
