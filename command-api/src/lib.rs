@@ -105,6 +105,10 @@ pub fn app(state: AppState) -> Router {
             post(routes::events::announce),
         )
         .route(
+            "/api/events/{event_id}/vouchers",
+            get(routes::vouchers::list).post(routes::vouchers::create),
+        )
+        .route(
             "/api/events/{event_id}/availability",
             get(routes::catalog::availability),
         )
@@ -206,6 +210,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         ),
         bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
         payments: Arc::new(AggregateStore::new(pool.clone(), ())),
+        vouchers: Arc::new(AggregateStore::new(pool.clone(), ())),
+        voucher_books: Arc::new(AggregateStore::new(pool.clone(), ())),
+        customers: Arc::new(AggregateStore::new(pool.clone(), ())),
         payment_timeout: Duration::from_secs(settings.payment_timeout_seconds),
         webhook_secret: Arc::new(settings.payment_webhook_secret.clone().into_bytes()),
         // Derived from the JWT secret: every instance signs and verifies the same codes.

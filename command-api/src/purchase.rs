@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::PersistenceError;
-use domain::booking::{BookingCommand, BookingError, BookingStatus, CancelReason};
+use domain::booking::{BookingCommand, BookingError, BookingStatus, CancelReason, Terms};
+use domain::customer::{CustomerCommand, CustomerError, customer_places_id};
 use domain::inventory::{InventoryCommand, InventoryError, SectionInventory, inventory_id};
 use domain::money::Money;
 use domain::purchase::{self, PlanError, PurchaseRequest, Shortfall};
+use domain::voucher::{VoucherCommand, VoucherError};
 use plumbing::position::Position;
-use plumbing::store::{StreamRef, Unit, UnitError};
+use plumbing::store::{Decision, StreamRef, Unit, UnitError};
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -37,6 +39,10 @@ pub enum PurchaseError {
     Inventory(InventoryError),
     #[error(transparent)]
     Booking(BookingError),
+    #[error(transparent)]
+    Voucher(VoucherError),
+    #[error(transparent)]
+    CustomerLimit(CustomerError),
     #[error("no such booking")]
     NotFound,
     #[error("the booking's streams are too contended")]
@@ -62,6 +68,8 @@ pub struct Placed {
     pub booking_id: Uuid,
     pub hold_expires_at: DateTime<Utc>,
     pub total: Money,
+    /// What the voucher took off (zero without one).
+    pub discount: Money,
     pub position: Position,
 }
 
@@ -77,12 +85,13 @@ pub async fn place(
     user_id: Uuid,
     event_id: Uuid,
     request: PurchaseRequest<'_>,
+    voucher_code: Option<&str>,
     metadata: &HashMap<String, String>,
 ) -> Result<Placed, PurchaseError> {
     let now = Utc::now();
     // Planned under the show's lock rather than on a copy of it (only the sections asked
     // for are copied into the plan).
-    let (planned, queued) = state
+    let (planned, queued, limit) = state
         .shows
         .with_cached(
             &event_id.to_string(),
@@ -90,7 +99,8 @@ pub async fn place(
             |s| s.on_sale(now),
             |show, _| {
                 let queued = show.queue.as_ref().is_some_and(|q| q.enabled);
-                (purchase::plan(show, request, now), queued)
+                let limit = show.max_tickets_per_customer;
+                (purchase::plan(show, request, now), queued, limit)
             },
         )
         .await
@@ -102,10 +112,22 @@ pub async fn place(
         return Err(PurchaseError::QueueRequired(event_id));
     }
     let plan = planned.map_err(PurchaseError::Plan)?;
+    let voucher_id = match voucher_code {
+        Some(code) => Some(find_voucher(state, event_id, code).await?),
+        None => None,
+    };
 
     let booking_id = Uuid::new_v4();
     let expires_at = now + state.hold_ttl;
     let mut unit = Unit::new(metadata);
+    let voucher = voucher_id.map(|id| unit.stream(&state.vouchers, &id.to_string()));
+    let customer = limit.map(|limit| {
+        let id = customer_places_id(event_id, user_id);
+        (unit.stream(&state.customers, &id), limit)
+    });
+    let places = plan.places();
+    let lines = plan.tier_lines();
+    let currency = plan.total.currency.clone();
     let holds: Vec<(StreamRef<SectionInventory>, String, InventoryCommand)> = plan
         .holds(event_id, booking_id, expires_at, now)
         .into_iter()
@@ -115,18 +137,36 @@ pub async fn place(
         })
         .collect();
     let booking = unit.new_stream(&state.bookings, &booking_id.to_string());
-    let place = BookingCommand::Place {
-        booking_id,
-        user_id,
-        show_id: event_id,
-        seats: request.seats.to_vec(),
-        general_admission: request.general_admission.to_vec(),
-        total: plan.total.clone(),
-        hold_expires_at: expires_at,
-        now,
-    };
+    let seats = request.seats.to_vec();
+    let general_admission = request.general_admission.to_vec();
+    let gross = plan.total.clone();
     let committed = unit
         .run(move |d| {
+            // The limit and the voucher first: a buyer past either hears why, whatever the
+            // seats' state.
+            if let Some((stream, limit)) = &customer {
+                d.execute(
+                    stream,
+                    CustomerCommand::Reserve {
+                        booking_id,
+                        places,
+                        limit: *limit,
+                    },
+                )
+                .map_err(PurchaseError::CustomerLimit)?;
+            }
+            let discount = match &voucher {
+                Some(stream) => {
+                    let off = d
+                        .state(stream)
+                        .discount_for(&lines, now)
+                        .map_err(PurchaseError::Voucher)?;
+                    d.execute(stream, VoucherCommand::Redeem { booking_id, now })
+                        .map_err(PurchaseError::Voucher)?;
+                    Some(off)
+                }
+                None => None,
+            };
             let mut shortfall = Shortfall::default();
             for (stream, section_id, command) in &holds {
                 if let Err(refusal) = d.execute(stream, command.clone()) {
@@ -138,56 +178,138 @@ pub async fn place(
             if !shortfall.is_empty() {
                 return Err(PurchaseError::Unavailable(shortfall));
             }
-            d.execute(&booking, place.clone())
-                .map_err(PurchaseError::Booking)?;
-            Ok(())
+            let off = discount.clone().unwrap_or_else(|| Money::new(0, &currency));
+            let total = Money::new(gross.amount_minor - off.amount_minor, &currency);
+            let place = BookingCommand::Place {
+                booking_id,
+                user_id,
+                show_id: event_id,
+                seats: seats.clone(),
+                general_admission: general_admission.clone(),
+                total: total.clone(),
+                terms: Terms {
+                    voucher_id,
+                    discount,
+                    customer_limited: customer.is_some(),
+                },
+                hold_expires_at: expires_at,
+                now,
+            };
+            d.execute(&booking, place).map_err(PurchaseError::Booking)?;
+            Ok((total, off))
         })
         .await?;
+    let (total, discount) = committed.value;
     Ok(Placed {
         booking_id,
         hold_expires_at: expires_at,
-        total: plan.total,
+        total,
+        discount,
         position: committed.position,
     })
 }
 
-/// A unit over an existing booking and the sections it holds seats in, as paying and
-/// cancelling decide on them.
+/// The voucher `code` names for the show. Codes never leave a show's book, so a cached book
+/// that knows the code is good enough; one that does not is checked against the store.
+async fn find_voucher(state: &AppState, show_id: Uuid, code: &str) -> Result<Uuid, PurchaseError> {
+    let (book, _) = state
+        .voucher_books
+        .cached(&show_id.to_string(), Duration::MAX, |b| {
+            b.voucher_for(code).is_some()
+        })
+        .await
+        .map_err(PurchaseError::Store)?;
+    book.voucher_for(code)
+        .ok_or(PurchaseError::Voucher(VoucherError::Unknown))
+}
+
+/// The facts of a booking fixed when it was placed: whose it is, its show, its sections and
+/// its terms.
+struct Known {
+    user_id: Uuid,
+    show_id: Uuid,
+    section_ids: Vec<String>,
+    terms: Terms,
+}
+
+/// The streams a step on an existing booking decides on: the booking, the sections it holds
+/// seats in, and what its terms took (a voucher's use, places counted towards a limit).
+struct BookingStreams {
+    booking_id: Uuid,
+    booking: StreamRef<domain::booking::Booking>,
+    sections: Vec<StreamRef<SectionInventory>>,
+    voucher: Option<StreamRef<domain::voucher::Voucher>>,
+    customer: Option<StreamRef<domain::customer::CustomerPlaces>>,
+}
+
+impl BookingStreams {
+    /// Gives back what the booking's terms took, as it ends without a sale.
+    fn give_back(&self, d: &mut Decision<'_>) -> Result<(), PurchaseError> {
+        let booking_id = self.booking_id;
+        if let Some(customer) = &self.customer {
+            d.execute(customer, CustomerCommand::Release { booking_id })
+                .map_err(PurchaseError::CustomerLimit)?;
+        }
+        if let Some(voucher) = &self.voucher {
+            d.execute(voucher, VoucherCommand::Return { booking_id })
+                .map_err(PurchaseError::Voucher)?;
+        }
+        Ok(())
+    }
+}
+
+/// A unit over an existing booking and its streams, as paying and cancelling decide on them.
 fn booking_unit(
     state: &AppState,
     metadata: &HashMap<String, String>,
-    show_id: Uuid,
-    section_ids: &[String],
+    known: &Known,
     booking_id: Uuid,
-) -> (
-    Unit,
-    Vec<StreamRef<SectionInventory>>,
-    StreamRef<domain::booking::Booking>,
-) {
+    with_terms: bool,
+) -> (Unit, BookingStreams) {
     let mut unit = Unit::new(metadata);
-    let sections = section_ids
+    let sections = known
+        .section_ids
         .iter()
-        .map(|s| unit.stream(&state.inventory, &inventory_id(show_id, s)))
+        .map(|s| unit.stream(&state.inventory, &inventory_id(known.show_id, s)))
         .collect();
-    let stream = unit.stream(&state.bookings, &booking_id.to_string());
-    (unit, sections, stream)
+    let voucher = known
+        .terms
+        .voucher_id
+        .filter(|_| with_terms)
+        .map(|v| unit.stream(&state.vouchers, &v.to_string()));
+    let customer = (with_terms && known.terms.customer_limited).then(|| {
+        let id = customer_places_id(known.show_id, known.user_id);
+        unit.stream(&state.customers, &id)
+    });
+    let booking = unit.stream(&state.bookings, &booking_id.to_string());
+    let streams = BookingStreams {
+        booking_id,
+        booking,
+        sections,
+        voucher,
+        customer,
+    };
+    (unit, streams)
 }
 
-/// The caller's booking's show and sections (facts fixed when it was placed), or NotFound.
+/// The caller's booking's fixed facts, or NotFound.
 async fn own_booking(
     state: &AppState,
     user_id: Uuid,
     booking_id: Uuid,
-) -> Result<(Uuid, Vec<String>), PurchaseError> {
+) -> Result<Known, PurchaseError> {
     let (booking, _) = state
         .bookings
         .cached(&booking_id.to_string(), Duration::MAX, |b| b.exists())
         .await
         .map_err(PurchaseError::Store)?;
     match (booking.exists(), booking.user_id, booking.show_id) {
-        (true, Some(owner), Some(show_id)) if owner == user_id => {
-            Ok((show_id, booking.section_ids()))
-        }
+        (true, Some(owner), Some(show_id)) if owner == user_id => Ok(Known {
+            user_id,
+            show_id,
+            section_ids: booking.section_ids(),
+            terms: booking.terms.clone(),
+        }),
         _ => Err(PurchaseError::NotFound),
     }
 }
@@ -200,10 +322,10 @@ pub async fn pay(
     payment_token: &str,
     metadata: &HashMap<String, String>,
 ) -> Result<Stepped, PurchaseError> {
-    let (show_id, section_ids) = own_booking(state, user_id, booking_id).await?;
+    let known = own_booking(state, user_id, booking_id).await?;
     let now = Utc::now();
     let deadline = now + state.payment_timeout;
-    let (unit, sections, stream) = booking_unit(state, metadata, show_id, &section_ids, booking_id);
+    let (unit, streams) = booking_unit(state, metadata, &known, booking_id, false);
     let request = BookingCommand::RequestPayment {
         payment_id: Uuid::new_v4(),
         payment_token: payment_token.trim().to_owned(),
@@ -217,11 +339,11 @@ pub async fn pay(
     };
     let committed = unit
         .run(move |d| {
-            let status = d.state(&stream).status;
+            let status = d.state(&streams.booking).status;
             if status != BookingStatus::Held {
                 return Err(PurchaseError::Booking(BookingError::NotAllowed(status)));
             }
-            for section in &sections {
+            for section in &streams.sections {
                 match d.execute(section, extend.clone()) {
                     Ok(_) => {}
                     Err(InventoryError::HoldLapsed | InventoryError::NoHold) => {
@@ -230,9 +352,9 @@ pub async fn pay(
                     Err(err) => return Err(PurchaseError::Inventory(err)),
                 }
             }
-            d.execute(&stream, request.clone())
+            d.execute(&streams.booking, request.clone())
                 .map_err(PurchaseError::Booking)?;
-            Ok(d.state(&stream).status)
+            Ok(d.state(&streams.booking).status)
         })
         .await?;
     Ok(Stepped {
@@ -249,24 +371,25 @@ pub async fn cancel(
     booking_id: Uuid,
     metadata: &HashMap<String, String>,
 ) -> Result<Stepped, PurchaseError> {
-    let (show_id, section_ids) = own_booking(state, user_id, booking_id).await?;
+    let known = own_booking(state, user_id, booking_id).await?;
     let now = Utc::now();
     // A booked show is published, and a published show's start never changes.
     let (show, _) = state
         .shows
-        .cached(&show_id.to_string(), Duration::MAX, |s| {
+        .cached(&known.show_id.to_string(), Duration::MAX, |s| {
             s.starts_at.is_some()
         })
         .await
         .map_err(PurchaseError::Store)?;
     let starts_at = show.starts_at.unwrap_or(now);
-    let (unit, sections, stream) = booking_unit(state, metadata, show_id, &section_ids, booking_id);
+    let (unit, streams) = booking_unit(state, metadata, &known, booking_id, true);
     let committed = unit
         .run(move |d| {
-            match d.state(&stream).status {
+            let stream = &streams.booking;
+            match d.state(stream).status {
                 BookingStatus::Held | BookingStatus::PaymentPending => {
                     d.execute(
-                        &stream,
+                        stream,
                         BookingCommand::Cancel {
                             reason: CancelReason::UserRequested,
                             detail: "cancelled by the buyer".into(),
@@ -274,14 +397,15 @@ pub async fn cancel(
                         },
                     )
                     .map_err(PurchaseError::Booking)?;
-                    for section in &sections {
+                    for section in &streams.sections {
                         d.execute(section, InventoryCommand::Release { booking_id })
                             .map_err(PurchaseError::Inventory)?;
                     }
+                    streams.give_back(d)?;
                 }
                 BookingStatus::Confirmed => {
                     d.execute(
-                        &stream,
+                        stream,
                         BookingCommand::RequestRefund {
                             reason: CancelReason::UserRequested,
                             starts_at,
@@ -294,7 +418,7 @@ pub async fn cancel(
                     return Err(PurchaseError::Booking(BookingError::NotAllowed(other)));
                 }
             }
-            Ok(d.state(&stream).status)
+            Ok(d.state(stream).status)
         })
         .await?;
     Ok(Stepped {

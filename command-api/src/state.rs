@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use domain::booking::Booking;
+use domain::customer::CustomerPlaces;
 use domain::inventory::SectionInventory;
 use domain::payment::Payment;
 use domain::show::Show;
 use domain::user::User;
+use domain::voucher::Voucher;
+use domain::voucher::book::VoucherBook;
 use plumbing::ops::OpsState;
 use plumbing::store::AggregateStore;
 use sqlx::PgPool;
@@ -25,6 +28,9 @@ pub struct AppState {
     pub inventory: Arc<AggregateStore<SectionInventory>>,
     pub bookings: Arc<AggregateStore<Booking>>,
     pub payments: Arc<AggregateStore<Payment>>,
+    pub vouchers: Arc<AggregateStore<Voucher>>,
+    pub voucher_books: Arc<AggregateStore<VoucherBook>>,
+    pub customers: Arc<AggregateStore<CustomerPlaces>>,
     pub payment_timeout: std::time::Duration,
     pub webhook_secret: Arc<Vec<u8>>,
     pub ticket_codes: schemas::ticket_codes::TicketCodes,

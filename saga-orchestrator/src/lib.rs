@@ -80,6 +80,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         shows: Arc::new(
             AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
         ),
+        vouchers: Arc::new(AggregateStore::new(pool.clone(), ())),
+        customers: Arc::new(AggregateStore::new(pool.clone(), ())),
     };
     let worker = worker::Worker {
         pool: pool.clone(),

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::booking::{Booking, BookingCommand, CancelReason};
+use domain::customer::{CustomerCommand, CustomerPlaces, customer_places_id};
 use domain::inventory::{InventoryCommand, SectionInventory, inventory_id};
 use domain::payment::{Payment, PaymentCommand};
+use domain::voucher::{Voucher, VoucherCommand};
 use plumbing::store::{Decision, StreamRef, Unit, UnitError};
 use uuid::Uuid;
 
@@ -44,6 +46,11 @@ struct Streams {
     booking: StreamRef<Booking>,
     payment: Option<StreamRef<Payment>>,
     sections: Vec<StreamRef<SectionInventory>>,
+    /// The voucher whose use the booking holds, when the step may end the booking.
+    voucher: Option<StreamRef<Voucher>>,
+    /// The buyer's counted places, when the show has a limit and the step may end the
+    /// booking or return its sale.
+    customer: Option<StreamRef<CustomerPlaces>>,
 }
 
 /// Decides `step` for `booking_id` and stores what it decides; the provider calls to make.
@@ -95,7 +102,23 @@ pub async fn run(
         {
             section_ids.push(inventory_id.clone());
         }
+        // Every step that may end the booking (or return its sale) gives back what its terms
+        // took: the voucher's use and the places counted towards the buyer's limit.
+        let may_end = !matches!(step, Step::Charge | Step::Refund);
+        let terms = known.terms.clone();
+        let voucher = terms
+            .voucher_id
+            .filter(|_| may_end)
+            .map(|v| unit.stream(&stores.vouchers, &v.to_string()));
+        let customer = match (known.show_id, known.user_id) {
+            (Some(show), Some(user)) if may_end && terms.customer_limited => {
+                Some(unit.stream(&stores.customers, &customer_places_id(show, user)))
+            }
+            _ => None,
+        };
         let streams = Streams {
+            voucher,
+            customer,
             booking_id,
             booking: unit.stream(&stores.bookings, &id),
             payment: known
@@ -253,6 +276,7 @@ fn apply(
         Action::ExpireBooking => {
             d.execute(&s.booking, BookingCommand::Expire { now })
                 .map_err(refused("expire booking"))?;
+            give_back(d, s, true)?;
         }
         Action::ReleaseHolds => release(d, s)?,
         Action::ReleaseHold { inventory_id } => {
@@ -278,6 +302,8 @@ fn apply(
                 d.execute(section, InventoryCommand::ReturnSale { booking_id })
                     .map_err(refused("return sale"))?;
             }
+            // A refunded booking was confirmed: its voucher use stays spent.
+            give_back(d, s, false)?;
         }
         Action::RequestBookingRefund { reason } => {
             d.execute(
@@ -303,6 +329,21 @@ fn release(d: &mut Decision<'_>, s: &Streams) -> Result<(), Skip> {
             },
         )
         .map_err(refused("release hold"))?;
+    }
+    give_back(d, s, true)
+}
+
+/// Stops counting the booking's places towards the buyer's limit and, for a booking that
+/// ended without a sale, gives its voucher use back. Both are no-ops the second time.
+fn give_back(d: &mut Decision<'_>, s: &Streams, voucher_too: bool) -> Result<(), Skip> {
+    let booking_id = s.booking_id;
+    if let Some(customer) = &s.customer {
+        d.execute(customer, CustomerCommand::Release { booking_id })
+            .map_err(refused("release counted places"))?;
+    }
+    if let (true, Some(voucher)) = (voucher_too, &s.voucher) {
+        d.execute(voucher, VoucherCommand::Return { booking_id })
+            .map_err(refused("return voucher use"))?;
     }
     Ok(())
 }

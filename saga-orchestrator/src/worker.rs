@@ -43,6 +43,8 @@ pub struct Stores {
     pub payments: Arc<AggregateStore<Payment>>,
     pub inventory: Arc<AggregateStore<SectionInventory>>,
     pub shows: Arc<AggregateStore<Show>>,
+    pub vouchers: Arc<AggregateStore<domain::voucher::Voucher>>,
+    pub customers: Arc<AggregateStore<domain::customer::CustomerPlaces>>,
 }
 
 pub struct Worker {

@@ -3,11 +3,14 @@
 //! for an old event version applies everywhere at once.
 
 use domain::booking::BookingEvent;
+use domain::customer::CustomerEvent;
 use domain::inventory::InventoryEvent;
 use domain::ledger::LedgerEvent;
 use domain::payment::PaymentEvent;
 use domain::show::ShowEvent;
 use domain::user::UserEvent;
+use domain::voucher::VoucherEvent;
+use domain::voucher::book::VoucherBookEvent;
 use serde::de::DeserializeOwned;
 
 use crate::Envelope;
@@ -26,6 +29,9 @@ pub enum DecodedEvent {
     Booking(BookingEvent),
     Payment(PaymentEvent),
     Ledger(LedgerEvent),
+    Voucher(VoucherEvent),
+    VoucherBook(VoucherBookEvent),
+    Customer(CustomerEvent),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +81,9 @@ pub fn decode_stored(
             "booking" => from_stored(stored).map(DecodedEvent::Booking),
             "payment" => from_stored(stored).map(DecodedEvent::Payment),
             "ledger" => from_stored(stored).map(DecodedEvent::Ledger),
+            "voucher" => from_stored(stored).map(DecodedEvent::Voucher),
+            "voucher_book" => from_stored(stored).map(DecodedEvent::VoucherBook),
+            "customer_places" => from_stored(stored).map(DecodedEvent::Customer),
             other => return Err(DecodeError::UnknownAggregate(other.to_owned())),
         }
         .map_err(payload_error);
@@ -109,6 +118,9 @@ fn decode_payload(
         "booking" => decode_as(parts).map(DecodedEvent::Booking),
         "payment" => decode_as(parts).map(DecodedEvent::Payment),
         "ledger" => decode_as(parts).map(DecodedEvent::Ledger),
+        "voucher" => decode_as(parts).map(DecodedEvent::Voucher),
+        "voucher_book" => decode_as(parts).map(DecodedEvent::VoucherBook),
+        "customer_places" => decode_as(parts).map(DecodedEvent::Customer),
         other => Err(DecodeError::UnknownAggregate(other.to_owned())),
     }
 }

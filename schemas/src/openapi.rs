@@ -276,6 +276,28 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            request: Some("CreateVoucherRequest"),
+            success: (201, Some("VoucherResponse")),
+            errors: &[400, 401, 403, 404, 409, 413, 415, 422, 503],
+            command: true,
+            ..route(
+                "post",
+                "/api/events/{event_id}/vouchers",
+                "Create a discount code (owner); codes are unique per event, any case",
+                "commerce",
+            )
+        },
+        Route {
+            success: (200, Some("[VoucherResponse]")),
+            errors: &[400, 401, 403, 404, 503],
+            ..route(
+                "get",
+                "/api/events/{event_id}/vouchers",
+                "The event's vouchers with their live uses (owner)",
+                "commerce",
+            )
+        },
+        Route {
             request: Some("CreateBookingRequest"),
             success: (201, Some("BookingHeldResponse")),
             errors: &[400, 401, 403, 409, 422, 429, 503],

@@ -9,6 +9,9 @@ pub const AGGREGATE_TOPICS: &[(&str, u32)] = &[
     ("booking", 1),
     ("payment", 1),
     ("ledger", 1),
+    ("voucher", 1),
+    ("voucher_book", 1),
+    ("customer_places", 1),
 ];
 
 pub fn topic_for(prefix: &str, aggregate_type: &str) -> String {

@@ -43,6 +43,15 @@ pub enum ApiError {
         detail: String,
         extensions: Map<String, Value>,
     },
+    /// A business rule with a problem type of its own (`/problems/{slug}`), so clients can
+    /// tell it from other 422s: an invalid voucher, a customer limit.
+    #[error("{detail}")]
+    Rule {
+        slug: &'static str,
+        title: &'static str,
+        detail: String,
+        extensions: Map<String, Value>,
+    },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
@@ -72,6 +81,7 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
+            Self::Rule { slug, title, .. } => (StatusCode::UNPROCESSABLE_ENTITY, slug, title),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request"),
             Self::Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -173,6 +183,11 @@ impl IntoResponse for ApiError {
             | Self::Unprocessable {
                 detail,
                 extensions: ext,
+            }
+            | Self::Rule {
+                detail,
+                extensions: ext,
+                ..
             } => {
                 extensions.extend(ext.clone());
                 detail.clone()

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use cqrs_es::persist::PersistenceError;
 use domain::FieldError;
 use domain::booking::{BookingError, BookingStatus};
+use domain::customer::CustomerError;
 use domain::inventory::InventoryError;
 use domain::purchase::{PlanError, PurchaseRequest};
 use domain::rules::{Checks, MAX_STRING};
@@ -40,6 +41,7 @@ pub async fn create_booking(
         caller.user_id,
         body.event_id,
         request,
+        body.voucher_code.as_deref(),
         &ctx.metadata(Some(caller.user_id)),
     )
     .await?;
@@ -51,6 +53,7 @@ pub async fn create_booking(
             status: BookingStatus::Held,
             hold_expires_at: placed.hold_expires_at,
             total: placed.total,
+            discount: placed.discount,
             seats: body.seats,
             general_admission: body.general_admission,
         }),
@@ -148,6 +151,23 @@ impl From<PurchaseError> for ApiError {
                 ApiError::Validation(vec![FieldError::new("seats", other.to_string())])
             }
             PurchaseError::Booking(err) => booking_error(err),
+            PurchaseError::Voucher(err) => ApiError::Rule {
+                slug: "voucher-invalid",
+                title: "Voucher not valid",
+                detail: err.to_string(),
+                extensions: serde_json::Map::new(),
+            },
+            PurchaseError::CustomerLimit(err @ CustomerError::LimitReached { limit, current }) => {
+                ApiError::Rule {
+                    slug: "customer-limit",
+                    title: "Customer limit reached",
+                    detail: err.to_string(),
+                    extensions: serde_json::Map::from_iter([
+                        ("limit".to_owned(), json!(limit)),
+                        ("current".to_owned(), json!(current)),
+                    ]),
+                }
+            }
             PurchaseError::NotFound => ApiError::NotFound("no such booking".into()),
             PurchaseError::Busy => {
                 ApiError::Unavailable("the resource is busy; retry shortly".into())

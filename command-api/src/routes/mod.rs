@@ -13,4 +13,5 @@ pub mod queue;
 pub mod sales;
 pub mod tickets;
 pub mod users;
+pub mod vouchers;
 pub mod webhook;

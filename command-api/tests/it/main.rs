@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod catalog;
+mod commerce;
 mod consistency;
 mod contention;
 mod contract;

@@ -17,6 +17,7 @@ use crate::inventory::{HoldRequest, InventoryCommand, InventoryError};
 use crate::money::Money;
 use crate::show::layout::parse_seat_id;
 use crate::show::{Section, Show};
+use crate::voucher::TierLine;
 
 /// What a buyer asks for.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +57,29 @@ pub struct PurchasePlan {
 }
 
 impl PurchasePlan {
+    /// The plan's amounts by tier, as a voucher discounts them.
+    pub fn tier_lines(&self) -> Vec<TierLine> {
+        let mut by_tier: BTreeMap<&str, Vec<&Money>> = BTreeMap::new();
+        for plan in self.sections.values() {
+            by_tier.entry(&plan.tier_id).or_default().push(&plan.amount);
+        }
+        by_tier
+            .into_iter()
+            .filter_map(|(tier_id, amounts)| {
+                let currency = amounts.first()?.currency.clone();
+                Some(TierLine {
+                    tier_id: tier_id.to_owned(),
+                    amount: Money::sum(amounts.into_iter(), &currency)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The places the plan holds, all sections together.
+    pub fn places(&self) -> u32 {
+        self.sections.values().map(|s| s.places).sum()
+    }
+
     /// The hold each section is asked for, by section id.
     pub fn holds(
         &self,

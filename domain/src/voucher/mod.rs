@@ -243,3 +243,53 @@ impl Voucher {
         }
     }
 }
+
+/// The rules of a new voucher for `show` at `now`, every broken one listed.
+pub fn check_new(
+    show: &crate::show::Show,
+    code: &str,
+    discount: &Discount,
+    max_uses: u32,
+    valid_until: Option<DateTime<Utc>>,
+    tier_ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), Vec<crate::FieldError>> {
+    let mut checks = crate::rules::Checks::new();
+    let code_ok = (3..=32).contains(&code.len()) && crate::rules::is_chosen_id(code);
+    if !code_ok {
+        checks.fail("code", "must match ^[A-Za-z0-9_-]{3,32}$");
+    }
+    match discount {
+        Discount::Percent(p) if !(1..=100).contains(p) => {
+            checks.fail("discount.percent", "must be 1 to 100");
+        }
+        Discount::Amount(amount) => {
+            if amount.amount_minor < 1 {
+                checks.fail("discount.amount.amount_minor", "must be at least 1");
+            }
+            let currency = show.tiers.first().map(|t| t.price.currency.as_str());
+            if currency.is_some_and(|c| c != amount.currency) {
+                checks.fail("discount.amount.currency", "must be the event's currency");
+            }
+        }
+        Discount::Percent(_) => {}
+    }
+    if !(1..=MAX_USES).contains(&max_uses) {
+        checks.fail("max_uses", format!("must be 1 to {MAX_USES}"));
+    }
+    if valid_until.is_some_and(|until| until <= now) {
+        checks.fail("valid_until", "must be in the future");
+    }
+    if tier_ids.len() > crate::rules::MAX_LIST {
+        checks.fail(
+            "tier_ids",
+            format!("at most {} tiers", crate::rules::MAX_LIST),
+        );
+    }
+    for (i, tier_id) in tier_ids.iter().enumerate() {
+        if !show.tiers.iter().any(|t| &t.tier_id == tier_id) {
+            checks.fail(&format!("tier_ids[{i}]"), "no such tier in this event");
+        }
+    }
+    checks.finish()
+}

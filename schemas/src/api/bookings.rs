@@ -15,6 +15,9 @@ pub struct CreateBookingRequest {
     pub seats: Vec<String>,
     #[serde(default)]
     pub general_admission: Vec<GeneralAdmission>,
+    /// A voucher of the event (`^[A-Za-z0-9_-]{3,32}$`, any case): one use per booking.
+    #[serde(default)]
+    pub voucher_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -22,7 +25,10 @@ pub struct BookingHeldResponse {
     pub booking_id: Uuid,
     pub status: BookingStatus,
     pub hold_expires_at: DateTime<Utc>,
+    /// After the discount.
     pub total: Money,
+    /// What the voucher took off; zero without one.
+    pub discount: Money,
     pub seats: Vec<String>,
     pub general_admission: Vec<GeneralAdmission>,
 }

@@ -9,3 +9,4 @@ pub mod problem;
 pub mod queue;
 pub mod sales;
 pub mod users;
+pub mod vouchers;

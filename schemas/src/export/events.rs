@@ -47,6 +47,9 @@ pub fn event_schemas() -> Result<Vec<EventSchema>, ExportError> {
             "booking" => schema_for::<BookingEvent>(Contract::Read),
             "payment" => schema_for::<PaymentEvent>(Contract::Read),
             "ledger" => schema_for::<LedgerEvent>(Contract::Read),
+            "voucher" => schema_for::<domain::voucher::VoucherEvent>(Contract::Read),
+            "voucher_book" => schema_for::<domain::voucher::book::VoucherBookEvent>(Contract::Read),
+            "customer_places" => schema_for::<domain::customer::CustomerEvent>(Contract::Read),
             other => return Err(ExportError::UnknownAggregate(other.to_owned())),
         };
         all.extend(split(aggregate_type, &tagged)?);

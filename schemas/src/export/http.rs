@@ -27,6 +27,7 @@ use crate::api::users::{
     AddressRequest, AddressResponse, GrantRoleRequest, LoginRequest, Profile, RegisterRequest,
     RegisterResponse, RolesResponse, TokenResponse, UpdateProfileRequest,
 };
+use crate::api::vouchers::{CreateVoucherRequest, VoucherResponse};
 
 /// (type name, schema) of every body. A new body type is added here.
 pub(super) fn bodies() -> Vec<(String, Value)> {
@@ -64,6 +65,9 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         response::<UnavailableSection>(),
         request::<PayRequest>(),
         response::<BookingStatusResponse>(),
+        // Commerce.
+        request::<CreateVoucherRequest>(),
+        response::<VoucherResponse>(),
         response::<BookingView>(),
         request::<PageQuery>(),
         response::<BookingPage>(),
