@@ -7,13 +7,16 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::DomainEvent;
-use domain::booking::{BookingEvent, GeneralAdmission};
+use domain::booking::{BookingEvent, GeneralAdmission, Terms};
+use domain::customer::{CustomerEvent, customer_places_id};
 use domain::inventory::InventoryEvent;
 use domain::ledger::{DocumentKind, InvoiceLine, LedgerEvent, document_id};
 use domain::money::Money;
 use domain::payment::PaymentEvent;
 use domain::show::{Row, Section, ShowEvent};
 use domain::user::UserEvent;
+use domain::voucher::book::VoucherBookEvent;
+use domain::voucher::{Discount, VoucherEvent};
 use jsonschema::Validator;
 use schemas::envelope::{event_id, redact};
 use schemas::export::{self, Catalog};
@@ -124,7 +127,11 @@ fn samples() -> Vec<Value> {
                     quantity: 2,
                 }],
                 total: Money::new(13_500, "EUR"),
-                terms: Default::default(),
+                terms: Terms {
+                    voucher_id: Some(id(7)),
+                    discount: Some(Money::new(1_500, "EUR")),
+                    customer_limited: true,
+                },
                 hold_expires_at: at(10),
                 placed_at: at(9),
             },
@@ -158,6 +165,36 @@ fn samples() -> Vec<Value> {
                 }],
                 total: Money::new(13_500, "EUR"),
                 issued_at: at(11),
+            },
+        ),
+        publish(
+            "voucher",
+            &id(7).to_string(),
+            &VoucherEvent::VoucherCreated {
+                voucher_id: id(7),
+                show_id: show,
+                code: "EARLY-10".into(),
+                discount: Discount::Percent(10),
+                max_uses: 100,
+                valid_until: Some(at(12)),
+                tier_ids: vec!["std".into()],
+                created_at: at(7),
+            },
+        ),
+        publish(
+            "voucher_book",
+            &show.to_string(),
+            &VoucherBookEvent::VoucherCodeAdded {
+                voucher_id: id(7),
+                code: "EARLY-10".into(),
+            },
+        ),
+        publish(
+            "customer_places",
+            &customer_places_id(show, id(1)),
+            &CustomerEvent::PlacesReserved {
+                booking_id: booking,
+                places: 3,
             },
         ),
     ]
