@@ -155,17 +155,18 @@ pub async fn place(
                 )
                 .map_err(PurchaseError::CustomerLimit)?;
             }
-            let discount = match &voucher {
+            let (discount, voucher_code) = match &voucher {
                 Some(stream) => {
-                    let off = d
-                        .state(stream)
+                    let state = d.state(stream);
+                    let code = state.code.clone();
+                    let off = state
                         .discount_for(&lines, now)
                         .map_err(PurchaseError::Voucher)?;
                     d.execute(stream, VoucherCommand::Redeem { booking_id, now })
                         .map_err(PurchaseError::Voucher)?;
-                    Some(off)
+                    (Some(off), Some(code))
                 }
-                None => None,
+                None => (None, None),
             };
             let mut shortfall = Shortfall::default();
             for (stream, section_id, command) in &holds {
@@ -189,6 +190,7 @@ pub async fn place(
                 total: total.clone(),
                 terms: Terms {
                     voucher_id,
+                    voucher_code,
                     discount,
                     customer_limited: customer.is_some(),
                 },

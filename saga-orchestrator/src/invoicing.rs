@@ -30,7 +30,11 @@ fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> HandleErr
     HandleError::Unavailable(anyhow::Error::new(err))
 }
 
-/// One line per tier: the booking's places grouped by their section's tier.
+/// The tier id of the line a voucher's discount is invoiced on.
+pub const DISCOUNT_LINE: &str = "discount";
+
+/// One line per tier: the booking's places grouped by their section's tier; then a negative
+/// line for a voucher's discount, so the lines add up to the booking's total.
 pub fn lines(booking: &Booking, show: &Show) -> Result<Vec<InvoiceLine>, String> {
     let mut places: BTreeMap<String, u32> = BTreeMap::new();
     for seat in &booking.seats {
@@ -50,7 +54,7 @@ pub fn lines(booking: &Booking, show: &Show) -> Result<Vec<InvoiceLine>, String>
             .or_insert_with(|| (0, tier.price.clone(), tier.name.clone()));
         entry.0 += count;
     }
-    Ok(by_tier
+    let mut lines: Vec<InvoiceLine> = by_tier
         .into_iter()
         .map(|(tier_id, (quantity, unit_price, name))| InvoiceLine {
             amount: Money::new(
@@ -62,7 +66,26 @@ pub fn lines(booking: &Booking, show: &Show) -> Result<Vec<InvoiceLine>, String>
             quantity,
             unit_price,
         })
-        .collect())
+        .collect();
+    if let Some(discount) = booking
+        .terms
+        .discount
+        .as_ref()
+        .filter(|d| d.amount_minor > 0)
+    {
+        let off = Money::new(-discount.amount_minor, &discount.currency);
+        lines.push(InvoiceLine {
+            tier_id: DISCOUNT_LINE.to_owned(),
+            description: match &booking.terms.voucher_code {
+                Some(code) => format!("Voucher {code}"),
+                None => "Voucher".to_owned(),
+            },
+            quantity: 1,
+            unit_price: off.clone(),
+            amount: off,
+        });
+    }
+    Ok(lines)
 }
 
 /// The command's metadata: same correlation as the booking, caused by this event.

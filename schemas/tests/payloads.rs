@@ -129,6 +129,7 @@ fn samples() -> Vec<Value> {
                 total: Money::new(13_500, "EUR"),
                 terms: Terms {
                     voucher_id: Some(id(7)),
+                    voucher_code: Some("EARLY-10".into()),
                     discount: Some(Money::new(1_500, "EUR")),
                     customer_limited: true,
                 },

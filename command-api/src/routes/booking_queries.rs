@@ -36,13 +36,18 @@ pub async fn get_booking(
             if !b.exists() || b.user_id != Some(caller.user_id) {
                 return Err(ApiError::NotFound("no such booking".into()));
             }
+            let total = b.total.unwrap_or_else(|| Money::new(0, "EUR"));
             BookingView {
                 booking_id,
                 event_id: b.show_id.unwrap_or_default(),
                 status: b.status,
                 seats: b.seats,
                 general_admission: b.general_admission,
-                total: b.total.unwrap_or_else(|| Money::new(0, "EUR")),
+                discount: b
+                    .terms
+                    .discount
+                    .unwrap_or_else(|| Money::new(0, &total.currency)),
+                total,
                 hold_expires_at: b.hold_expires_at.unwrap_or_default(),
                 tickets: b.tickets.iter().map(|t| t.ticket_id).collect(),
                 failure_reason: b.failure_reason,

@@ -348,6 +348,62 @@ async fn a_customer_limit_holds_under_a_race_and_ended_bookings_give_back_places
     .await;
     let (status, body) = book_floor(&stack, 0, &second, &event, 1, Some("ONCE")).await;
     assert_eq!(status, 201, "{body}");
+    let voucher_paid = body["booking_id"].as_str().expect("id").to_owned();
+    pay(&stack, &second, &voucher_paid, "tok_visa").await;
+    let read = booking_reaches(
+        &stack,
+        &second,
+        &voucher_paid,
+        "confirmed",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(read["discount"]["amount_minor"], 500, "{read}");
+    assert_eq!(read["total"]["amount_minor"], 1_500, "{read}");
+
+    // The sale shows net revenue and the voucher's use; the invoice has a discount line.
+    let sales = eventually(
+        "the voucher's sale in the sales figures",
+        Duration::from_secs(30),
+        || async {
+            let (status, _, sales) = stack
+                .call(
+                    M::GET,
+                    &format!("/api/events/{event}/sales"),
+                    &organizer,
+                    None,
+                )
+                .await;
+            (status == 200 && sales["bookings"]["confirmed"] == 2).then_some(sales)
+        },
+    )
+    .await;
+    assert_eq!(sales["revenue"]["amount_minor"], 2_000 + 1_500, "{sales}");
+    assert_eq!(sales["discounts"]["amount_minor"], 500, "{sales}");
+    assert_eq!(
+        sales["vouchers"],
+        json!([{"code": "ONCE", "uses": 1, "discount": {"amount_minor": 500, "currency": "EUR"}}])
+    );
+    let invoice = eventually(
+        "the discounted booking's invoice",
+        Duration::from_secs(30),
+        || async {
+            let (_, _, list) = stack.call(M::GET, "/api/invoices", &second, None).await;
+            let id = list.as_array()?.first()?["invoice_id"].as_str()?.to_owned();
+            let (status, _, invoice) = stack
+                .call(M::GET, &format!("/api/invoices/{id}"), &second, None)
+                .await;
+            (status == 200).then_some(invoice)
+        },
+    )
+    .await;
+    let discount_line = invoice["lines"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["tier_id"] == "discount"))
+        .unwrap_or_else(|| panic!("no discount line: {invoice}"));
+    assert_eq!(discount_line["amount"]["amount_minor"], -500);
+    assert_eq!(discount_line["description"], "Voucher ONCE");
+    assert_eq!(invoice["total"]["amount_minor"], 1_500);
 
     // The scalper's three unpaid holds have expired by now; the paid place still counts.
     for held in &held[1..] {

@@ -73,6 +73,9 @@ pub struct GeneralAdmission {
 pub struct Terms {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voucher_id: Option<Uuid>,
+    /// The code as the voucher was created (for invoices and sales figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voucher_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount: Option<Money>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

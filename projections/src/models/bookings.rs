@@ -39,6 +39,8 @@ pub struct BookingRow {
     pub seats: Value,
     pub general_admission: Value,
     pub total: Value,
+    /// What a voucher took off `total` (money), if one was used.
+    pub discount: Option<Value>,
     pub hold_expires_at: Ts,
     pub failure_reason: Option<String>,
     pub placed_at: Ts,
@@ -127,6 +129,7 @@ impl Model for Bookings {
                 seats,
                 general_admission,
                 total,
+                terms,
                 hold_expires_at,
                 placed_at,
                 ..
@@ -139,6 +142,7 @@ impl Model for Bookings {
                     seats: json(seats),
                     general_admission: json(general_admission),
                     total: json(total),
+                    discount: terms.discount.as_ref().map(json),
                     hold_expires_at: (*hold_expires_at).into(),
                     failure_reason: None,
                     placed_at: (*placed_at).into(),
@@ -222,6 +226,7 @@ struct Projected {
     seats: Json<Vec<String>>,
     general_admission: Json<Vec<GeneralAdmission>>,
     total: Json<Money>,
+    discount: Option<Json<Money>>,
     hold_expires_at: DateTime<Utc>,
     failure_reason: Option<String>,
     tickets: Vec<Uuid>,
@@ -236,6 +241,9 @@ impl From<Projected> for BookingView {
                 .unwrap_or(BookingStatus::Held),
             seats: row.seats.0,
             general_admission: row.general_admission.0,
+            discount: row
+                .discount
+                .map_or_else(|| Money::new(0, &row.total.0.currency), |d| d.0),
             total: row.total.0,
             hold_expires_at: row.hold_expires_at,
             tickets: row.tickets,
@@ -245,7 +253,7 @@ impl From<Projected> for BookingView {
 }
 
 const SELECT: &str = "SELECT b.booking_id, b.event_id, b.status, b.seats, b.general_admission,
-        b.total, b.hold_expires_at, b.failure_reason,
+        b.total, b.discount, b.hold_expires_at, b.failure_reason,
         coalesce(array(SELECT t.ticket_id FROM ticket_view t WHERE t.booking_id = b.booking_id
                        ORDER BY t.idx), '{}') AS tickets
    FROM booking_view b";

@@ -13,7 +13,9 @@ use domain::money::Money;
 use domain::show::{ShowEvent, Tier};
 use plumbing::position::ReadModel;
 use schemas::DecodedEvent;
-use schemas::api::sales::{BookingCounts, SalesPoint, SalesReport, SalesTimeseries, TierSales};
+use schemas::api::sales::{
+    BookingCounts, SalesPoint, SalesReport, SalesTimeseries, TierSales, VoucherSales,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -73,6 +75,9 @@ pub struct SaleRow {
     pub places: i32,
     pub total_minor: i64,
     pub currency: String,
+    /// What a voucher took off `total_minor`, and its code.
+    pub discount_minor: i64,
+    pub voucher_code: Option<String>,
     /// `[{"section_id", "places"}]`, by section.
     pub lines: Value,
     pub hold_expires_at: Ts,
@@ -153,6 +158,7 @@ fn apply_booking(rows: &mut Rows, key: BookingKey, event: &BookingEvent) {
             seats,
             general_admission,
             total,
+            terms,
             hold_expires_at,
             placed_at,
             ..
@@ -178,6 +184,8 @@ fn apply_booking(rows: &mut Rows, key: BookingKey, event: &BookingEvent) {
                 places: i32::try_from(places.values().sum::<i64>()).unwrap_or(i32::MAX),
                 total_minor: total.amount_minor,
                 currency: total.currency.clone(),
+                discount_minor: terms.discount.as_ref().map_or(0, |d| d.amount_minor),
+                voucher_code: terms.voucher_code.clone(),
                 lines: Value::Array(lines),
                 hold_expires_at: (*hold_expires_at).into(),
                 placed_at: (*placed_at).into(),
@@ -215,7 +223,8 @@ pub async fn report(
         amount_minor,
         currency: currency.to_owned(),
     };
-    let (sold, revenue, active, confirmed, cancelled, expired, refunded): (
+    let (sold, revenue, discounts, active, confirmed, cancelled, expired, refunded): (
+        i64,
         i64,
         i64,
         i64,
@@ -226,6 +235,7 @@ pub async fn report(
     ) = sqlx::query_as(
         "SELECT coalesce(sum(places) FILTER (WHERE status = 'confirmed'), 0)::bigint,
                 coalesce(sum(total_minor) FILTER (WHERE status = 'confirmed'), 0)::bigint,
+                coalesce(sum(discount_minor) FILTER (WHERE status = 'confirmed'), 0)::bigint,
                 count(*) FILTER (WHERE status = 'payment_pending'
                                     OR (status = 'held' AND hold_expires_at > now())),
                 count(*) FILTER (WHERE status = 'confirmed'),
@@ -264,10 +274,28 @@ pub async fn report(
             }
         })
         .collect();
+    let vouchers: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT voucher_code, count(*), sum(discount_minor)::bigint
+           FROM sales_booking
+          WHERE event_id = $1 AND status = 'confirmed' AND voucher_code IS NOT NULL
+          GROUP BY 1 ORDER BY 1",
+    )
+    .bind(event_id)
+    .fetch_all(pool)
+    .await?;
     Ok(SalesReport {
         tickets_sold: count(sold),
         revenue: money(revenue),
+        discounts: money(discounts),
         by_tier,
+        vouchers: vouchers
+            .into_iter()
+            .map(|(code, uses, discount)| VoucherSales {
+                code,
+                uses: count(uses),
+                discount: money(discount),
+            })
+            .collect(),
         active_holds: count(active),
         bookings: BookingCounts {
             confirmed: count(confirmed),

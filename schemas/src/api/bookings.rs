@@ -60,7 +60,10 @@ pub struct BookingView {
     pub status: BookingStatus,
     pub seats: Vec<String>,
     pub general_admission: Vec<GeneralAdmission>,
+    /// After the discount.
     pub total: Money,
+    /// What the voucher took off; zero without one.
+    pub discount: Money,
     pub hold_expires_at: DateTime<Utc>,
     pub tickets: Vec<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]

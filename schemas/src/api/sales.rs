@@ -11,11 +11,24 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 pub struct SalesReport {
     pub tickets_sold: u64,
+    /// Net of discounts (the sum of confirmed bookings' totals).
     pub revenue: Money,
+    /// `by_tier` revenue is at list price; this is what vouchers took off confirmed bookings.
+    pub discounts: Money,
     pub by_tier: Vec<TierSales>,
+    /// Confirmed bookings per voucher code, and what each code took off; by code.
+    pub vouchers: Vec<VoucherSales>,
     /// Bookings holding places now (held and not expired, or awaiting payment).
     pub active_holds: u64,
     pub bookings: BookingCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct VoucherSales {
+    pub code: String,
+    /// Confirmed bookings that used the code.
+    pub uses: u64,
+    pub discount: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
