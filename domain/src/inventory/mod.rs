@@ -7,6 +7,7 @@
 //! show), so the inventory is usable the moment the show is published without a separate
 //! opening step that could be lost between two writes.
 
+pub mod best_available;
 mod events;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use best_available::{BestSeats, best_available_in, choose_in_sections, choose_seats};
 pub use events::InventoryEvent;
 
 use crate::show::Section;
