@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::PersistenceError;
 use domain::booking::{BookingCommand, BookingError, BookingStatus, CancelReason, Terms};
 use domain::customer::{CustomerCommand, CustomerError, customer_places_id};
-use domain::inventory::{InventoryCommand, InventoryError, SectionInventory, inventory_id};
+use domain::inventory::{
+    HoldRequest, InventoryCommand, InventoryError, SectionInventory, inventory_id,
+};
 use domain::money::Money;
-use domain::purchase::{self, PlanError, PurchaseRequest, Shortfall};
+use domain::purchase::{self, BestRequest, PlanError, PurchasePlan, PurchaseRequest, Shortfall};
 use domain::voucher::{VoucherCommand, VoucherError};
 use plumbing::position::Position;
 use plumbing::store::{Decision, StreamRef, Unit, UnitError};
@@ -70,6 +72,8 @@ pub struct Placed {
     pub total: Money,
     /// What the voucher took off (zero without one).
     pub discount: Money,
+    /// The seats held (chosen by the platform for a best-available booking).
+    pub seats: Vec<String>,
     pub position: Position,
 }
 
@@ -79,12 +83,21 @@ pub struct Stepped {
     pub position: Position,
 }
 
-/// Holds every section's places and records the booking, all or nothing.
+/// What a buyer books: exact seats and places, or the best seats the platform finds.
+#[derive(Debug, Clone, Copy)]
+pub enum Choice<'a> {
+    Exact(PurchaseRequest<'a>),
+    Best(BestRequest<'a>),
+}
+
+/// Holds every section's places and records the booking, all or nothing. A best-available
+/// booking tries its candidate sections in layout order, each in a unit of its own that
+/// chooses the seats on the section's current state, so the choice is never stale.
 pub async fn place(
     state: &AppState,
     user_id: Uuid,
     event_id: Uuid,
-    request: PurchaseRequest<'_>,
+    choice: Choice<'_>,
     voucher_code: Option<&str>,
     metadata: &HashMap<String, String>,
 ) -> Result<Placed, PurchaseError> {
@@ -100,7 +113,11 @@ pub async fn place(
             |show, _| {
                 let queued = show.queue.as_ref().is_some_and(|q| q.enabled);
                 let limit = show.max_tickets_per_customer;
-                (purchase::plan(show, request, now), queued, limit)
+                let planned = match choice {
+                    Choice::Exact(request) => purchase::plan(show, request, now).map(|p| vec![p]),
+                    Choice::Best(request) => purchase::plan_best(show, request, now),
+                };
+                (planned, queued, limit)
             },
         )
         .await
@@ -111,104 +128,216 @@ pub async fn place(
     if queued && !waiting_room::places::is_admitted(&state.pool, event_id, user_id).await? {
         return Err(PurchaseError::QueueRequired(event_id));
     }
-    let plan = planned.map_err(PurchaseError::Plan)?;
+    let plans = planned.map_err(PurchaseError::Plan)?;
     let voucher_id = match voucher_code {
         Some(code) => Some(find_voucher(state, event_id, code).await?),
         None => None,
     };
+    let attempt = Attempt {
+        user_id,
+        event_id,
+        voucher_id,
+        limit,
+        now,
+    };
+    let best = match choice {
+        Choice::Exact(request) => {
+            let plan = plans.into_iter().next().ok_or(PurchaseError::NotFound)?;
+            return attempt
+                .place(state, plan, Seats::Given(request), metadata)
+                .await;
+        }
+        Choice::Best(best) => best,
+    };
+    let mut shortfall = Shortfall::default();
+    for plan in plans {
+        let seats = Seats::Best {
+            quantity: best.quantity,
+            adjacent: best.adjacent,
+        };
+        match attempt.place(state, plan, seats, metadata).await {
+            Err(PurchaseError::Unavailable(missing)) => shortfall.sections.extend(missing.sections),
+            other => return other,
+        }
+    }
+    Err(PurchaseError::Unavailable(shortfall))
+}
 
-    let booking_id = Uuid::new_v4();
-    let expires_at = now + state.hold_ttl;
-    let mut unit = Unit::new(metadata);
-    let voucher = voucher_id.map(|id| unit.stream(&state.vouchers, &id.to_string()));
-    let customer = limit.map(|limit| {
-        let id = customer_places_id(event_id, user_id);
-        (unit.stream(&state.customers, &id), limit)
-    });
-    let places = plan.places();
-    let lines = plan.tier_lines();
-    let currency = plan.total.currency.clone();
-    let holds: Vec<(StreamRef<SectionInventory>, String, InventoryCommand)> = plan
-        .holds(event_id, booking_id, expires_at, now)
-        .into_iter()
-        .map(|(section_id, command)| {
-            let stream = unit.stream(&state.inventory, &inventory_id(event_id, &section_id));
-            (stream, section_id, command)
-        })
-        .collect();
-    let booking = unit.new_stream(&state.bookings, &booking_id.to_string());
-    let seats = request.seats.to_vec();
-    let general_admission = request.general_admission.to_vec();
-    let gross = plan.total.clone();
-    let committed = unit
-        .run(move |d| {
-            // The limit and the voucher first: a buyer past either hears why, whatever the
-            // seats' state.
-            if let Some((stream, limit)) = &customer {
-                d.execute(
-                    stream,
-                    CustomerCommand::Reserve {
-                        booking_id,
-                        places,
-                        limit: *limit,
+/// How a planned booking's seats are known.
+enum Seats<'a> {
+    Given(PurchaseRequest<'a>),
+    /// Chosen in the plan's one section when its hold is decided.
+    Best {
+        quantity: u32,
+        adjacent: bool,
+    },
+}
+
+/// The parts of a placement every candidate plan shares.
+struct Attempt {
+    user_id: Uuid,
+    event_id: Uuid,
+    voucher_id: Option<Uuid>,
+    limit: Option<u32>,
+    now: DateTime<Utc>,
+}
+
+impl Attempt {
+    async fn place(
+        &self,
+        state: &AppState,
+        plan: PurchasePlan,
+        seats: Seats<'_>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Placed, PurchaseError> {
+        let Attempt {
+            user_id,
+            event_id,
+            voucher_id,
+            limit,
+            now,
+        } = *self;
+        let booking_id = Uuid::new_v4();
+        let expires_at = now + state.hold_ttl;
+        let mut unit = Unit::new(metadata);
+        let voucher = voucher_id.map(|id| unit.stream(&state.vouchers, &id.to_string()));
+        let customer = limit.map(|limit| {
+            let id = customer_places_id(event_id, user_id);
+            (unit.stream(&state.customers, &id), limit)
+        });
+        let places = plan.places();
+        let lines = plan.tier_lines();
+        let currency = plan.total.currency.clone();
+        let holds: Vec<(StreamRef<SectionInventory>, String, InventoryCommand)> = plan
+            .holds(event_id, booking_id, expires_at, now)
+            .into_iter()
+            .map(|(section_id, command)| {
+                let stream = unit.stream(&state.inventory, &inventory_id(event_id, &section_id));
+                (stream, section_id, command)
+            })
+            .collect();
+        let booking = unit.new_stream(&state.bookings, &booking_id.to_string());
+        let (given_seats, general_admission, best) = match seats {
+            Seats::Given(request) => (
+                request.seats.to_vec(),
+                request.general_admission.to_vec(),
+                None,
+            ),
+            Seats::Best { quantity, adjacent } => {
+                (Vec::new(), Vec::new(), Some((quantity, adjacent)))
+            }
+        };
+        let gross = plan.total.clone();
+        let committed = unit
+            .run(move |d| {
+                let mut holds = holds.clone();
+                let mut seats = given_seats.clone();
+                if let Some((quantity, adjacent)) = best {
+                    seats = choose_best(d, &mut holds, quantity, adjacent, now)?;
+                }
+                // The limit and the voucher before the seats: a buyer past either hears
+                // why, whatever the seats' state.
+                if let Some((stream, limit)) = &customer {
+                    d.execute(
+                        stream,
+                        CustomerCommand::Reserve {
+                            booking_id,
+                            places,
+                            limit: *limit,
+                        },
+                    )
+                    .map_err(PurchaseError::CustomerLimit)?;
+                }
+                let (discount, voucher_code) = match &voucher {
+                    Some(stream) => {
+                        let state = d.state(stream);
+                        let code = state.code.clone();
+                        let off = state
+                            .discount_for(&lines, now)
+                            .map_err(PurchaseError::Voucher)?;
+                        d.execute(stream, VoucherCommand::Redeem { booking_id, now })
+                            .map_err(PurchaseError::Voucher)?;
+                        (Some(off), Some(code))
+                    }
+                    None => (None, None),
+                };
+                let mut shortfall = Shortfall::default();
+                for (stream, section_id, command) in &holds {
+                    if let Err(refusal) = d.execute(stream, command.clone()) {
+                        shortfall
+                            .record(section_id, refusal)
+                            .map_err(PurchaseError::Inventory)?;
+                    }
+                }
+                if !shortfall.is_empty() {
+                    return Err(PurchaseError::Unavailable(shortfall));
+                }
+                let off = discount.clone().unwrap_or_else(|| Money::new(0, &currency));
+                let total = Money::new(gross.amount_minor - off.amount_minor, &currency);
+                let place = BookingCommand::Place {
+                    booking_id,
+                    user_id,
+                    show_id: event_id,
+                    seats: seats.clone(),
+                    general_admission: general_admission.clone(),
+                    total: total.clone(),
+                    terms: Terms {
+                        voucher_id,
+                        voucher_code,
+                        discount,
+                        customer_limited: customer.is_some(),
                     },
-                )
-                .map_err(PurchaseError::CustomerLimit)?;
-            }
-            let (discount, voucher_code) = match &voucher {
-                Some(stream) => {
-                    let state = d.state(stream);
-                    let code = state.code.clone();
-                    let off = state
-                        .discount_for(&lines, now)
-                        .map_err(PurchaseError::Voucher)?;
-                    d.execute(stream, VoucherCommand::Redeem { booking_id, now })
-                        .map_err(PurchaseError::Voucher)?;
-                    (Some(off), Some(code))
-                }
-                None => (None, None),
-            };
-            let mut shortfall = Shortfall::default();
-            for (stream, section_id, command) in &holds {
-                if let Err(refusal) = d.execute(stream, command.clone()) {
-                    shortfall
-                        .record(section_id, refusal)
-                        .map_err(PurchaseError::Inventory)?;
-                }
-            }
-            if !shortfall.is_empty() {
-                return Err(PurchaseError::Unavailable(shortfall));
-            }
-            let off = discount.clone().unwrap_or_else(|| Money::new(0, &currency));
-            let total = Money::new(gross.amount_minor - off.amount_minor, &currency);
-            let place = BookingCommand::Place {
-                booking_id,
-                user_id,
-                show_id: event_id,
-                seats: seats.clone(),
-                general_admission: general_admission.clone(),
-                total: total.clone(),
-                terms: Terms {
-                    voucher_id,
-                    voucher_code,
-                    discount,
-                    customer_limited: customer.is_some(),
-                },
-                hold_expires_at: expires_at,
-                now,
-            };
-            d.execute(&booking, place).map_err(PurchaseError::Booking)?;
-            Ok((total, off))
+                    hold_expires_at: expires_at,
+                    now,
+                };
+                d.execute(&booking, place).map_err(PurchaseError::Booking)?;
+                Ok((total, off, seats))
+            })
+            .await?;
+        let (total, discount, seats) = committed.value;
+        Ok(Placed {
+            booking_id,
+            hold_expires_at: expires_at,
+            total,
+            discount,
+            seats,
+            position: committed.position,
         })
-        .await?;
-    let (total, discount) = committed.value;
-    Ok(Placed {
-        booking_id,
-        hold_expires_at: expires_at,
-        total,
-        discount,
-        position: committed.position,
-    })
+    }
+}
+
+/// The best seats of the plan's one section as it stands in this decision, written into its
+/// hold; a section where they do not fit is a shortfall naming what it has left.
+fn choose_best(
+    d: &mut Decision<'_>,
+    holds: &mut [(StreamRef<SectionInventory>, String, InventoryCommand)],
+    quantity: u32,
+    adjacent: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, PurchaseError> {
+    let [
+        (
+            stream,
+            section_id,
+            InventoryCommand::Hold {
+                section, request, ..
+            },
+        ),
+    ] = holds
+    else {
+        return Err(PurchaseError::NotFound);
+    };
+    let inventory = d.state(stream);
+    match inventory.best_available(section, quantity, adjacent, now) {
+        Some(seats) => {
+            *request = HoldRequest::Seats(seats.clone());
+            Ok(seats)
+        }
+        None => Err(PurchaseError::Unavailable(Shortfall {
+            seats: Vec::new(),
+            sections: vec![(section_id.clone(), inventory.available(now))],
+        })),
+    }
 }
 
 /// The voucher `code` names for the show. Codes never leave a show's book, so a cached book

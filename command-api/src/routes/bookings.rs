@@ -9,7 +9,7 @@ use domain::FieldError;
 use domain::booking::{BookingError, BookingStatus};
 use domain::customer::CustomerError;
 use domain::inventory::InventoryError;
-use domain::purchase::{PlanError, PurchaseRequest};
+use domain::purchase::{BestRequest, PlanError, PurchaseRequest};
 use domain::rules::{Checks, MAX_STRING};
 use schemas::api::bookings::{
     BookingHeldResponse, BookingStatusResponse, CreateBookingRequest, PayRequest,
@@ -23,7 +23,7 @@ use crate::http::consistency::Written;
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path};
-use crate::purchase::{self, PurchaseError};
+use crate::purchase::{self, Choice, PurchaseError};
 use crate::state::AppState;
 
 pub async fn create_booking(
@@ -32,15 +32,29 @@ pub async fn create_booking(
     ctx: RequestContext,
     Json(body): Json<CreateBookingRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let request = PurchaseRequest {
-        seats: &body.seats,
-        general_admission: &body.general_admission,
+    let choice = match &body.best_available {
+        Some(_) if !body.seats.is_empty() || !body.general_admission.is_empty() => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "best_available",
+                "ask for best_available instead of seats and general_admission, not with them",
+            )]));
+        }
+        Some(best) => Choice::Best(BestRequest {
+            quantity: best.quantity,
+            section_id: best.section_id.as_deref(),
+            tier_id: best.tier_id.as_deref(),
+            adjacent: best.adjacent,
+        }),
+        None => Choice::Exact(PurchaseRequest {
+            seats: &body.seats,
+            general_admission: &body.general_admission,
+        }),
     };
     let placed = purchase::place(
         &state,
         caller.user_id,
         body.event_id,
-        request,
+        choice,
         body.voucher_code.as_deref(),
         &ctx.metadata(Some(caller.user_id)),
     )
@@ -54,7 +68,7 @@ pub async fn create_booking(
             hold_expires_at: placed.hold_expires_at,
             total: placed.total,
             discount: placed.discount,
-            seats: body.seats,
+            seats: placed.seats,
             general_admission: body.general_admission,
         }),
     ))

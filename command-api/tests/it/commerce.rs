@@ -445,3 +445,90 @@ async fn a_customer_limit_holds_under_a_race_and_ended_bookings_give_back_places
     .await;
     assert_eq!(status, 201, "{body}");
 }
+
+async fn book_best(stack: &Stack, token: &str, event: &str, best: Value) -> (u16, Value) {
+    let (status, _, body) = stack
+        .call(
+            M::POST,
+            "/api/bookings",
+            token,
+            Some(json!({"event_id": event, "best_available": best})),
+        )
+        .await;
+    (status.as_u16(), body)
+}
+
+#[tokio::test]
+async fn best_available_chooses_on_a_nearly_full_row_without_leaving_a_lone_seat() {
+    let stack = Stack::start().await;
+    let organizer = stack.organizer("best-org@example.com").await;
+    let event = floor_event(&stack, &organizer, None).await;
+    let buyer = mint_token(Uuid::new_v4(), &["customer"]);
+    // Row A of the stalls keeps only seats 9 to 12 free.
+    for range in [1..=8, 13..=20] {
+        let seats: Vec<String> = range.map(|n| format!("stalls:A:{n}")).collect();
+        let (status, _, body) = stack
+            .call(
+                M::POST,
+                "/api/bookings",
+                &mint_token(Uuid::new_v4(), &["customer"]),
+                Some(json!({"event_id": event, "seats": seats})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // 10 and 11 (nearest the centre) would leave 9 and 12 alone: 9 and 10 it is.
+    let (status, body) = book_best(&stack, &buyer, &event, json!({"quantity": 2})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["seats"], json!(["stalls:A:9", "stalls:A:10"]));
+    assert_eq!(body["total"]["amount_minor"], 10_000);
+    // Three side by side no longer fit: 409 naming what is left.
+    let (status, body) = book_best(
+        &stack,
+        &buyer,
+        &event,
+        json!({"quantity": 3, "tier_id": "seat"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["unavailable_sections"],
+        json!([{"section_id": "stalls", "available": 2}])
+    );
+    let (status, body) = book_best(
+        &stack,
+        &buyer,
+        &event,
+        json!({"quantity": 2, "section_id": "stalls", "adjacent": false}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["seats"], json!(["stalls:A:11", "stalls:A:12"]));
+    let (status, _) = book_best(&stack, &buyer, &event, json!({"quantity": 1})).await;
+    assert_eq!(status, 409, "the row is full");
+
+    // Requests the rules refuse.
+    for (best, want) in [
+        (json!({"quantity": 1, "section_id": "floor"}), 422),
+        (json!({"quantity": 1, "tier_id": "ga"}), 422),
+        (json!({"quantity": 1, "tier_id": "nope"}), 422),
+        (json!({"quantity": 1, "section_id": "nope"}), 422),
+        (json!({"quantity": 0}), 422),
+        (json!({"quantity": 11}), 422),
+        (json!({"quantity": -1}), 400),
+        (json!({"quantity": 1, "extra": 1}), 400),
+    ] {
+        let (status, body) = book_best(&stack, &buyer, &event, best.clone()).await;
+        assert_eq!(status, want, "{best} → {body}");
+    }
+    let (status, _, body) = stack
+        .call(
+            M::POST,
+            "/api/bookings",
+            &buyer,
+            Some(json!({"event_id": event, "seats": ["stalls:A:1"], "best_available": {"quantity": 1}})),
+        )
+        .await;
+    assert_eq!(status, 422, "best_available with seats: {body}");
+}

@@ -140,6 +140,93 @@ pub fn plan(
     price(show, grouped)
 }
 
+/// A buyer who lets the platform choose: `quantity` seats in `section_id`, else in the
+/// sections of `tier_id`, else in every seated section; side by side when `adjacent`.
+#[derive(Debug, Clone, Copy)]
+pub struct BestRequest<'a> {
+    pub quantity: u32,
+    pub section_id: Option<&'a str>,
+    pub tier_id: Option<&'a str>,
+    pub adjacent: bool,
+}
+
+/// The plans a best-available request may end up as, one per candidate section in layout
+/// order (its seats are chosen when its hold is decided: `HoldRequest::Seats` is empty here).
+/// The first section where the seats fit wins.
+pub fn plan_best(
+    show: &Show,
+    request: BestRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<PurchasePlan>, PlanError> {
+    if !(1..=MAX_PLACES_PER_BOOKING).contains(&request.quantity) {
+        return Err(PlanError::WrongSize);
+    }
+    if !show.exists() || !show.on_sale(now) {
+        return Err(PlanError::NotOnSale);
+    }
+    let invalid = |field: &str, message: String| {
+        PlanError::Invalid(vec![FieldError::new(
+            format!("best_available.{field}"),
+            message,
+        )])
+    };
+    let tier = match request.tier_id {
+        Some(tier_id) => Some(
+            show.tiers
+                .iter()
+                .find(|t| t.tier_id == tier_id)
+                .ok_or_else(|| invalid("tier_id", format!("no tier {tier_id:?} in this event")))?,
+        ),
+        None => None,
+    };
+    let candidates: Vec<&Section> = match request.section_id {
+        Some(section_id) => {
+            let section = show.section(section_id).ok_or_else(|| {
+                invalid(
+                    "section_id",
+                    format!("no section {section_id:?} in this event"),
+                )
+            })?;
+            if !section.is_seated() {
+                return Err(invalid(
+                    "section_id",
+                    format!("{section_id:?} is general admission: ask for general_admission"),
+                ));
+            }
+            if tier.is_some_and(|t| !t.section_ids.iter().any(|s| s == section_id)) {
+                return Err(invalid("section_id", "not a section of tier_id".into()));
+            }
+            vec![section]
+        }
+        None => show
+            .sections
+            .iter()
+            .filter(|s| s.is_seated())
+            .filter(|s| tier.is_none_or(|t| t.section_ids.iter().any(|id| id == s.section_id())))
+            .collect(),
+    };
+    if candidates.is_empty() {
+        return Err(invalid(
+            "tier_id",
+            "no seated section to choose from".into(),
+        ));
+    }
+    candidates
+        .into_iter()
+        .map(|section| {
+            let grouped = BTreeMap::from([(
+                section.section_id().to_owned(),
+                (
+                    section.clone(),
+                    HoldRequest::Seats(Vec::new()),
+                    request.quantity,
+                ),
+            )]);
+            price(show, grouped)
+        })
+        .collect()
+}
+
 /// Seats and places by section, each checked against the layout.
 fn group_by_section(
     show: &Show,

@@ -18,6 +18,31 @@ pub struct CreateBookingRequest {
     /// A voucher of the event (`^[A-Za-z0-9_-]{3,32}$`, any case): one use per booking.
     #[serde(default)]
     pub voucher_code: Option<String>,
+    /// Instead of `seats` and `general_admission`: let the platform choose the seats.
+    #[serde(default)]
+    pub best_available: Option<BestAvailable>,
+}
+
+/// The best `quantity` seats: in `section_id`, else in the sections of `tier_id`, else in
+/// every seated section (layout order, the first where they fit); the first row, then
+/// nearest its centre; side by side unless `adjacent` is false; never leaving a lone free
+/// seat when another choice exists.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BestAvailable {
+    /// 1..10.
+    pub quantity: u32,
+    #[serde(default)]
+    pub section_id: Option<String>,
+    #[serde(default)]
+    pub tier_id: Option<String>,
+    /// Default true.
+    #[serde(default = "yes")]
+    pub adjacent: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
