@@ -113,5 +113,23 @@ fn best_available(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, best_available);
+/// The apart choice's worst layout: one empty row of 10,000 seats, where every seat it
+/// weighs sits in one long run of free seats.
+fn one_long_row(c: &mut Criterion) {
+    let hall = Section::Seated {
+        section_id: "hall".into(),
+        name: "Hall".into(),
+        rows: vec![Row {
+            row: "A".into(),
+            seats: 10_000,
+        }],
+    };
+    for quantity in [2, 10] {
+        c.bench_function(&format!("one-row/apart/{quantity}"), |b| {
+            b.iter(|| choose_seats(&hall, |_, _| true, black_box(quantity), false))
+        });
+    }
+}
+
+criterion_group!(benches, best_available, one_long_row);
 criterion_main!(benches);

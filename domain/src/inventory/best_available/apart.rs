@@ -118,11 +118,24 @@ fn open_run(len: usize, quantity: usize) -> Table {
 /// A run with some seats decided: a walk along it that tracks how many seats are taken and
 /// how long the free stretch just before is (0, 1, or 2 meaning "two or more").
 fn run_table(states: &[Seat], quantity: usize) -> Table {
+    walk(states, quantity, 3 * quantity + 3)
+}
+
+/// The walk of [`run_table`], skipping open seats after the first `cap` in a row. Skipping
+/// changes nothing once `cap >= 3 * quantity + 3`: taking at most `quantity` seats of such a
+/// stretch always leaves a free piece of three or more, which one seat more or less keeps
+/// at two or more. It bounds the walk along a long empty row (10,000 seats).
+fn walk(states: &[Seat], quantity: usize, cap: usize) -> Table {
     let counts = states.len() >= 2;
     let mut now = vec![[NEVER; 3]; quantity + 1];
     now[0][0] = 0;
     let mut next = now.clone();
+    let mut open = 0;
     for &seat in states {
+        open = if seat == Seat::Open { open + 1 } else { 0 };
+        if open > cap {
+            continue;
+        }
         next.iter_mut().for_each(|cell| *cell = [NEVER; 3]);
         for (k, cells) in now.iter().enumerate() {
             for (stretch, &lone) in cells.iter().enumerate() {
@@ -175,12 +188,26 @@ mod tests {
     proptest! {
         #[test]
         fn an_undecided_run_walks_to_the_same_table_as_its_closed_form(
-            len in 1usize..40,
+            len in 1usize..120,
             quantity in 1usize..12,
         ) {
             prop_assert_eq!(
                 run_table(&vec![Seat::Open; len], quantity),
                 open_run(len, quantity)
+            );
+        }
+
+        #[test]
+        fn skipping_the_middle_of_long_open_stretches_keeps_the_table(
+            states in prop::collection::vec(
+                prop_oneof![8 => Just(Seat::Open), 1 => Just(Seat::In), 1 => Just(Seat::Out)],
+                1..200,
+            ),
+            quantity in 1usize..12,
+        ) {
+            prop_assert_eq!(
+                run_table(&states, quantity),
+                walk(&states, quantity, usize::MAX)
             );
         }
     }

@@ -120,8 +120,8 @@ impl SectionInventory {
         else {
             return None;
         };
-        // Marking the few taken seats beats looking every seat up by its id: a section
-        // holds up to 10,000 seats and a decision should take well under a millisecond.
+        // Marking the taken seats from their ids beats asking the maps about every seat:
+        // a section holds up to 10,000 seats and a decision should take well under 1 ms.
         let mut free: Vec<Vec<bool>> = rows.iter().map(|r| vec![true; r.seats as usize]).collect();
         let index: HashMap<&str, usize> = rows
             .iter()
@@ -137,15 +137,24 @@ impl SectionInventory {
             .sold_seats
             .keys()
             .chain(live_holds.map(|(seat, _)| seat));
+        // Ids come sorted, so a row's seats arrive together: the last row found is reused.
+        let mut last: Option<(&str, usize)> = None;
         for seat in taken {
             let Some((section, row, number)) = parse_seat_id(seat) else {
                 continue;
             };
-            let cell = index
-                .get(row)
-                .filter(|_| section == section_id)
-                .and_then(|&r| free[r].get_mut((number as usize).wrapping_sub(1)));
-            if let Some(cell) = cell {
+            let r = match last {
+                Some((name, r)) if name == row => r,
+                _ => match index.get(row) {
+                    Some(&r) => {
+                        last = Some((row, r));
+                        r
+                    }
+                    None => continue,
+                },
+            };
+            let cell = free[r].get_mut((number as usize).wrapping_sub(1));
+            if let Some(cell) = cell.filter(|_| section == section_id) {
                 *cell = false;
             }
         }
