@@ -424,6 +424,8 @@ pub fn every_event_type(history: &mut History) -> Made {
                 section_id: section.into(),
                 status: TicketStatus::Valid,
                 checked_in_at: None,
+                holder_id: None,
+                transfers: 0,
             })
             .collect()
     };
