@@ -8,4 +8,5 @@ pub mod ops;
 pub mod problem;
 pub mod queue;
 pub mod sales;
+pub mod tickets;
 pub mod users;
