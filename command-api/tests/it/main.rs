@@ -19,5 +19,6 @@ mod replay;
 mod security;
 mod store;
 mod support;
+mod transfer;
 mod waiting_room;
 mod web;
