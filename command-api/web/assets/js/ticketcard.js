@@ -22,8 +22,8 @@ export function ticketHtml(ticket, event) {
     <div class="seat">${esc(place.title)}</div>
     <div class="muted">${esc(place.detail)}${event ? ` · ${esc(event.name)}` : ""}</div>
     <code data-ticket-code="${esc(ticket.code)}">${esc(ticket.code)}</code>
-    ${FEATURES.ticketPdf ? `<button type="button" class="secondary" data-pdf="${esc(ticket.ticket_id)}">PDF</button>` : ""}
-    ${FEATURES.transfers && ticket.status === "valid" ? `<button type="button" class="secondary" data-transfer="${esc(ticket.ticket_id)}">Transfer</button>` : ""}
+    ${FEATURES.ticketPdf ? `<button type="button" class="secondary" data-pdf="${esc(ticket.ticket_id)}" aria-label="PDF of the ticket for ${esc(place.title)}">PDF</button>` : ""}
+    ${FEATURES.transfers && ticket.status === "valid" ? `<button type="button" class="secondary" data-transfer="${esc(ticket.ticket_id)}" aria-label="Transfer the ticket for ${esc(place.title)}">Transfer</button>` : ""}
   </li>`;
 }
 
