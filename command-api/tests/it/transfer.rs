@@ -129,19 +129,18 @@ async fn a_transferred_ticket_checks_in_with_the_new_code_and_the_old_code_is_vo
     let graces_id = body["new_ticket_id"].as_str().expect("new id").to_owned();
     assert_ne!(graces_id, old_id);
     let position = position.expect("X-Event-Position");
-    let (status, _, listed) = {
-        let reply = stack
-            .http
-            .get(stack.url("/api/tickets"))
-            .bearer_auth(&grace)
-            .header("X-Min-Position", &position)
-            .send()
-            .await
-            .expect("tickets");
-        let status = reply.status();
-        (status, (), reply.json::<Value>().await.expect("json"))
-    };
-    assert_eq!(status, 200);
+    // One read, no polling: the position makes the read model wait for the transfer.
+    let reply = stack
+        .http
+        .get(stack.url("/api/tickets"))
+        .bearer_auth(&grace)
+        .header("X-Min-Position", &position)
+        .send()
+        .await
+        .expect("tickets");
+    assert_eq!(reply.status(), 200);
+    assert!(reply.headers().get("x-consistency").is_none(), "not stale");
+    let listed: Value = reply.json().await.expect("json");
     let graces = listed
         .as_array()
         .expect("list")
