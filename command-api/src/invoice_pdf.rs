@@ -8,7 +8,7 @@ use domain::money::Money;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 use schemas::api::invoices::InvoiceDocument;
 
-fn ascii(text: &str) -> String {
+pub(crate) fn ascii(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {

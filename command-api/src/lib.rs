@@ -12,6 +12,7 @@ pub mod relay;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod ticket_pdf;
 pub mod web;
 
 use std::sync::Arc;
@@ -131,6 +132,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/payments/webhook", post(routes::webhook::webhook))
         .route("/api/tickets", get(routes::tickets::list_tickets))
         .route("/api/tickets/qr", post(web::qr::render))
+        .route(
+            "/api/tickets/{ticket_id}/transfer",
+            post(routes::ticket_transfer::transfer),
+        )
+        .route("/api/tickets/{ticket_id}/pdf", get(routes::ticket_pdf::pdf))
         .route("/api/checkin", post(routes::tickets::check_in))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
@@ -220,6 +226,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             &settings.auth.jwt_secret,
         ),
         hold_ttl: Duration::from_secs(settings.hold_ttl_seconds),
+        ticket_max_transfers: settings.ticket_max_transfers,
         // Derived from the JWT secret, so every instance computes the same request hashes.
         idempotency_key: Arc::new(format!("idempotency:{}", settings.auth.jwt_secret).into_bytes()),
         passwords: Passwords::new(&settings.auth)?,

@@ -30,6 +30,9 @@ pub struct Settings {
     /// How long the payment provider has to answer once a buyer paid.
     #[arg(long, env = "PAYMENT_TIMEOUT_SECONDS", default_value_t = 120)]
     pub payment_timeout_seconds: u64,
+    /// Transfers allowed per seat or place (0 turns transfers off; at most 20).
+    #[arg(long, env = "TICKET_MAX_TRANSFERS", default_value_t = 3)]
+    pub ticket_max_transfers: u8,
     /// HMAC secret of the payment provider's webhooks (`X-Signature`). Required, at least 32
     /// bytes: with a guessable one anyone could sign "payment succeeded".
     #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
@@ -101,6 +104,12 @@ impl Settings {
                 && self.limits.commands_per_second > 0
                 && self.limits.commands_burst > 0,
             "rate limits must be positive"
+        );
+        // A booking's tickets are numbered in one byte: 10 places, each reissued at most 20
+        // times, stay below 256.
+        anyhow::ensure!(
+            self.ticket_max_transfers <= 20,
+            "TICKET_MAX_TRANSFERS must be between 0 and 20"
         );
         anyhow::ensure!(
             self.bootstrap_admin_email.is_some() == self.bootstrap_admin_password.is_some(),

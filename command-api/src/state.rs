@@ -35,6 +35,8 @@ pub struct AppState {
     pub webhook_secret: Arc<Vec<u8>>,
     pub ticket_codes: schemas::ticket_codes::TicketCodes,
     pub hold_ttl: std::time::Duration,
+    /// `TICKET_MAX_TRANSFERS`.
+    pub ticket_max_transfers: u8,
     pub idempotency_key: Arc<Vec<u8>>,
     pub jwt: Arc<JwtKeys>,
     pub passwords: Passwords,

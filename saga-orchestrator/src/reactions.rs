@@ -153,7 +153,8 @@ fn react(
                 | BookingEvent::BookingExpired { .. }
                 | BookingEvent::BookingConfirmed { .. }
                 | BookingEvent::BookingRefunded { .. }
-                | BookingEvent::TicketCheckedIn { .. } => {}
+                | BookingEvent::TicketCheckedIn { .. }
+                | BookingEvent::TicketTransferred { .. } => {}
             }
         }
         DecodedEvent::Payment(event) => {

@@ -463,6 +463,29 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            request: Some("TransferTicketRequest"),
+            success: (202, Some("TicketTransferResponse")),
+            errors: &[400, 401, 404, 409, 413, 415, 422, 503],
+            command: true,
+            ..route(
+                "post",
+                "/api/tickets/{ticket_id}/transfer",
+                "Transfer one of the caller's tickets to a registered user (a new ticket and code)",
+                "tickets",
+            )
+        },
+        Route {
+            success: (200, Some(PDF)),
+            errors: &[400, 401, 404],
+            read_model: true,
+            ..route(
+                "get",
+                "/api/tickets/{ticket_id}/pdf",
+                "One of the caller's tickets as a PDF with its QR code",
+                "tickets",
+            )
+        },
+        Route {
             request: Some("CheckInRequest"),
             success: (200, Some("CheckInResponse")),
             errors: &[400, 401, 403, 409, 422],
@@ -742,6 +765,8 @@ mod tests {
             ("get", "/api/events/{event_id}/availability"),
             ("post", "/api/bookings/{booking_id}/pay"),
             ("post", "/api/checkin"),
+            ("post", "/api/tickets/{ticket_id}/transfer"),
+            ("get", "/api/tickets/{ticket_id}/pdf"),
             ("post", "/api/payments/webhook"),
         ] {
             assert!(

@@ -11,6 +11,8 @@ pub mod events;
 pub mod invoices;
 pub mod queue;
 pub mod sales;
+pub mod ticket_pdf;
+pub mod ticket_transfer;
 pub mod tickets;
 pub mod users;
 pub mod vouchers;

@@ -20,5 +20,6 @@ mod replay;
 mod security;
 mod store;
 mod support;
+mod transfer;
 mod waiting_room;
 mod web;

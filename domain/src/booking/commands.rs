@@ -53,4 +53,14 @@ pub enum BookingCommand {
         ticket_id: Uuid,
         now: DateTime<Utc>,
     },
+    /// Reissue `from_user_id`'s ticket to `to_user_id` (a registered user) with a new code.
+    TransferTicket {
+        ticket_id: Uuid,
+        from_user_id: Uuid,
+        to_user_id: Uuid,
+        /// Transfers allowed per place (`TICKET_MAX_TRANSFERS`).
+        max_transfers: u8,
+        starts_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
 }

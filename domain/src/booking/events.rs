@@ -55,6 +55,15 @@ pub enum BookingEvent {
         ticket_id: Uuid,
         checked_in_at: DateTime<Utc>,
     },
+    /// The ticket `ticket_id` is void and `new_ticket` (a new id, hence a new code) is
+    /// issued to `to_user_id` for the same place.
+    TicketTransferred {
+        ticket_id: Uuid,
+        new_ticket: IssuedTicket,
+        from_user_id: Uuid,
+        to_user_id: Uuid,
+        transferred_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for BookingEvent {
@@ -68,6 +77,7 @@ impl DomainEvent for BookingEvent {
             BookingEvent::RefundRequested { .. } => "RefundRequested",
             BookingEvent::BookingRefunded { .. } => "BookingRefunded",
             BookingEvent::TicketCheckedIn { .. } => "TicketCheckedIn",
+            BookingEvent::TicketTransferred { .. } => "TicketTransferred",
         }
         .to_string()
     }

@@ -11,6 +11,7 @@ mod events;
 #[cfg(test)]
 mod tests;
 pub mod ticket;
+mod transfer;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -112,6 +113,16 @@ pub enum BookingError {
     AlreadyCheckedIn { at: DateTime<Utc> },
     #[error("the ticket is void")]
     TicketVoid,
+    #[error("this ticket is not the caller's")]
+    NotTheHolder,
+    #[error("the event has started; tickets can no longer be transferred")]
+    TooLateToTransfer,
+    #[error("this seat was already transferred {max} times, the most allowed")]
+    TransferLimit { max: u8 },
+    #[error("a ticket cannot be transferred to its own holder")]
+    TransferToSelf,
+    #[error("a ticket of this booking was transferred; it can no longer be cancelled")]
+    Transferred,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -258,6 +269,16 @@ impl Aggregate for Booking {
                     ticket.checked_in_at = Some(checked_in_at);
                 }
             }
+            BookingEvent::TicketTransferred {
+                ticket_id,
+                new_ticket,
+                ..
+            } => {
+                if let Some(ticket) = self.tickets.iter_mut().find(|t| t.ticket_id == ticket_id) {
+                    ticket.status = TicketStatus::Void;
+                }
+                self.tickets.push(new_ticket);
+            }
         }
     }
 }
@@ -383,6 +404,11 @@ impl Booking {
                         {
                             return Err(BookingError::CheckedIn);
                         }
+                        // The recipient's ticket is not the buyer's to give back; only the
+                        // organizer cancelling the event refunds it.
+                        if reason != CancelReason::EventCancelled && self.has_transferred() {
+                            return Err(BookingError::Transferred);
+                        }
                         Ok(vec![BookingEvent::RefundRequested {
                             reason,
                             requested_at: now,
@@ -420,6 +446,24 @@ impl Booking {
                         checked_in_at: now,
                     }]),
                 }
+            }
+            BookingCommand::TransferTicket {
+                ticket_id,
+                from_user_id,
+                to_user_id,
+                max_transfers,
+                starts_at,
+                now,
+            } => {
+                self.require()?;
+                self.decide_transfer(transfer::Transfer {
+                    ticket_id,
+                    from_user_id,
+                    to_user_id,
+                    max_transfers,
+                    starts_at,
+                    now,
+                })
             }
         }
     }

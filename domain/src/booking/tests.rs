@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use super::*;
 
+mod transfer;
+
 type BookingTest = TestFramework<Booking>;
 
 fn t0() -> DateTime<Utc> {

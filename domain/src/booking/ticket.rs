@@ -33,6 +33,17 @@ pub struct IssuedTicket {
     pub status: TicketStatus,
     #[serde(default)]
     pub checked_in_at: Option<DateTime<Utc>>,
+    /// Who holds the ticket when it is not the buyer (a transfer's recipient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_id: Option<Uuid>,
+    /// How often this place was transferred before this ticket was issued (the cap is per
+    /// seat, so a reissued ticket carries its predecessor's count plus one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transfers: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 pub fn ticket_id(booking_id: Uuid, index: u8) -> Uuid {
@@ -68,6 +79,8 @@ pub fn issue(
                 section_id,
                 status: TicketStatus::Valid,
                 checked_in_at: None,
+                holder_id: None,
+                transfers: 0,
             }
         })
         .collect()

@@ -20,6 +20,8 @@ use super::message::{BookingMail, MailState, TicketLine};
 use super::sender::{SendError, SmtpSender};
 use super::sent_log;
 
+mod transfer;
+
 /// How long a buyer's cached name is used before it is read again.
 const USER_FRESH_FOR: Duration = Duration::from_secs(60);
 
@@ -126,6 +128,27 @@ impl Handler for EmailHandler {
         if let DecodedEvent::Booking(event) = &event {
             self.bookings
                 .observe(&envelope.aggregate_id, envelope.sequence, event.clone())
+                .await;
+        }
+        if let DecodedEvent::Booking(BookingEvent::TicketTransferred {
+            new_ticket,
+            from_user_id,
+            to_user_id,
+            ..
+        }) = event
+        {
+            let booking_id: Uuid = envelope
+                .aggregate_id
+                .parse()
+                .map_err(|e| poison(format!("booking id {:?}: {e}", envelope.aggregate_id)))?;
+            return self
+                .mail_transfer(transfer::Transferred {
+                    booking_id,
+                    sequence: envelope.sequence,
+                    new_ticket,
+                    from_user_id,
+                    to_user_id,
+                })
                 .await;
         }
         let (state, issued) = match event {

@@ -1,4 +1,5 @@
-//! Email to buyers: booking confirmation, cancellation, expiry and refund over SMTP.
+//! Email to buyers: booking confirmation, cancellation, expiry and refund over SMTP, and
+//! both parties of a ticket transfer.
 //!
 //! One consumer group (`notifier-email`) shared by every notifier instance, so each event is
 //! mailed by one of them; at-least-once like every consumer, with a stable Message-ID per
@@ -11,6 +12,7 @@ mod message;
 mod sender;
 mod sent_log;
 mod settings;
+mod transfer_mail;
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ pub use handler::EmailHandler;
 pub use message::{BookingMail, MailState, TicketLine, message_id};
 pub use sender::{SendError, SmtpSender};
 pub use settings::EmailSettings;
+pub use transfer_mail::{TransferMail, TransferSide, transfer_message_id};
 
 /// The consumer name: the group id (prefixed) and the dead-letter topic's suffix.
 pub const CONSUMER: &str = "notifier-email";

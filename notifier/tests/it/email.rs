@@ -1,5 +1,6 @@
 //! Booking mails end to end: one mail per (booking, state) with a stable Message-ID, across
-//! SIGKILLs and several notifier instances; an SMTP outage dead-letters and then recovers.
+//! SIGKILLs and several notifier instances; an SMTP outage dead-letters and then recovers;
+//! both parties of a ticket transfer are mailed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -171,4 +172,55 @@ async fn two_notifier_instances_send_each_confirmation_once() {
     assert_eq!(mails.len(), bookings.len(), "no confirmation mailed twice");
     assert_eq!(stack.sent_log_rows().await, 20);
     drop((first, second));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_parties_of_a_transfer_are_mailed_and_only_the_recipient_gets_the_new_code() {
+    let stack = Stack::start().await;
+    let sink = SmtpSink::start().await;
+    let _notifier = stack.notifier(sink.port).await;
+    let (ada, ada_email) = stack.buyer("Ada Lovelace").await;
+    let (grace, grace_email) = stack.buyer("Grace Hopper").await;
+    let show = stack.show("Night Opera").await;
+    let booking = stack.confirmed_booking(ada, show).await;
+
+    let new_ticket = stack.transferred_ticket(booking, 0, ada, grace).await;
+
+    let mails = testkit::eventually("both transfer mails", MAIL_TIMEOUT, || async {
+        let mails = sink.mails_of(new_ticket);
+        (mails.len() >= 2).then_some(mails)
+    })
+    .await;
+    let of = |side: &str| {
+        let id = format!("<{new_ticket}.{side}@ticketing.local>");
+        let found: Vec<&Mail> = mails.iter().filter(|m| m.message_id() == id).collect();
+        assert_eq!(found.len(), 1, "one {side} mail");
+        found[0].clone()
+    };
+    let code = TicketCodes::from_jwt_secret(testkit::jwt_secret()).sign(show, booking, 3);
+    let received = of("transfer-received");
+    assert!(
+        received
+            .header("to")
+            .is_some_and(|to| to.contains(&grace_email))
+    );
+    assert_eq!(
+        received.header("subject"),
+        Some("A ticket for Night Opera was transferred to you")
+    );
+    assert!(
+        received.raw.contains(&code),
+        "the recipient gets the new code"
+    );
+    assert!(received.raw.contains("A:1:1") && received.raw.contains("Ada Lovelace"));
+    let sent = of("transfer-sent");
+    assert!(sent.header("to").is_some_and(|to| to.contains(&ada_email)));
+    assert!(!sent.raw.contains(&code), "the previous holder does not");
+    assert!(sent.raw.contains("Grace Hopper"));
+    // The confirmation and the two transfer mails, each logged once.
+    testkit::eventually("three sent-log rows", MAIL_TIMEOUT, || async {
+        (stack.sent_log_rows().await == 3).then_some(())
+    })
+    .await;
+    assert_eq!(sink.mails_of(booking).len(), 1, "one confirmation");
 }

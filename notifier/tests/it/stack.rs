@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
+use domain::booking::ticket::ticket_id;
 use domain::booking::{Booking, BookingCommand, CancelReason, GeneralAdmission};
 use domain::money::Money;
 use domain::show::{Show, ShowCommand};
@@ -158,6 +159,31 @@ impl Stack {
         )
         .await;
         booking_id
+    }
+
+    /// Transfers ticket `index` of a confirmed three-ticket booking from `from` to `to`;
+    /// returns the new ticket's id.
+    pub async fn transferred_ticket(
+        &self,
+        booking_id: Uuid,
+        index: u8,
+        from: Uuid,
+        to: Uuid,
+    ) -> Uuid {
+        let now = Utc::now();
+        self.booking(
+            booking_id,
+            BookingCommand::TransferTicket {
+                ticket_id: ticket_id(booking_id, index),
+                from_user_id: from,
+                to_user_id: to,
+                max_transfers: 3,
+                starts_at: now + chrono::Duration::days(30),
+                now,
+            },
+        )
+        .await;
+        ticket_id(booking_id, 3)
     }
 
     pub async fn sent_log_rows(&self) -> i64 {

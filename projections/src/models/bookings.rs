@@ -213,6 +213,39 @@ impl Model for Bookings {
                     t.checked_in_at = Some((*checked_in_at).into());
                 });
             }
+            BookingEvent::TicketTransferred {
+                ticket_id,
+                new_ticket,
+                to_user_id,
+                ..
+            } => {
+                let old = TicketKey {
+                    ticket_id: *ticket_id,
+                };
+                let new = TicketKey {
+                    ticket_id: new_ticket.ticket_id,
+                };
+                // Both tickets are looked up before the booking, as for a confirmation.
+                rows.tickets.update(&old, |t| t.status = "void".into());
+                let issued = rows.tickets.get(&new).is_none();
+                let Some(event_id) = rows.bookings.get(&key).map(|b| b.event_id) else {
+                    return Ok(());
+                };
+                if issued {
+                    // The recipient holds the new ticket: it is listed under their id.
+                    rows.tickets.put_if_absent(TicketRow {
+                        ticket_id: new_ticket.ticket_id,
+                        booking_id: key.booking_id,
+                        user_id: *to_user_id,
+                        event_id,
+                        idx: i16::from(new_ticket.index),
+                        seat_id: new_ticket.seat_id.clone(),
+                        section_id: new_ticket.section_id.clone(),
+                        status: "valid".into(),
+                        checked_in_at: None,
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -255,7 +288,7 @@ impl From<Projected> for BookingView {
 const SELECT: &str = "SELECT b.booking_id, b.event_id, b.status, b.seats, b.general_admission,
         b.total, b.discount, b.hold_expires_at, b.failure_reason,
         coalesce(array(SELECT t.ticket_id FROM ticket_view t WHERE t.booking_id = b.booking_id
-                       ORDER BY t.idx), '{}') AS tickets
+                       AND t.user_id = b.user_id ORDER BY t.idx), '{}') AS tickets
    FROM booking_view b";
 
 /// `user_id`'s booking `booking_id`, if projected.
@@ -308,6 +341,33 @@ impl Ticket {
     pub fn status(&self) -> TicketStatus {
         serde_json::from_value(Value::String(self.status.clone())).unwrap_or(TicketStatus::Valid)
     }
+}
+
+/// The booking and event of ticket `ticket_id`, if projected (facts that never change).
+pub async fn ticket_booking(
+    pool: &PgPool,
+    ticket_id: Uuid,
+) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as("SELECT booking_id, event_id FROM ticket_view WHERE ticket_id = $1")
+        .bind(ticket_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Ticket `ticket_id` if `user_id` holds it.
+pub async fn held_ticket(
+    pool: &PgPool,
+    ticket_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<Ticket>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ticket_id, booking_id, event_id, idx, seat_id, section_id, status
+           FROM ticket_view WHERE ticket_id = $1 AND user_id = $2",
+    )
+    .bind(ticket_id)
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// `user_id`'s tickets (at most 1,000).

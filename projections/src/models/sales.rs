@@ -203,7 +203,8 @@ fn apply_booking(rows: &mut Rows, key: BookingKey, event: &BookingEvent) {
         BookingEvent::BookingRefunded { refunded_at } => {
             set(BookingStatus::Refunded, Some((*refunded_at, true)));
         }
-        BookingEvent::TicketCheckedIn { .. } => {}
+        // A transfer changes who holds a ticket, not what was sold.
+        BookingEvent::TicketCheckedIn { .. } | BookingEvent::TicketTransferred { .. } => {}
     }
 }
 

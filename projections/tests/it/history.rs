@@ -426,6 +426,8 @@ pub fn every_event_type(history: &mut History) -> Made {
                 section_id: section.into(),
                 status: TicketStatus::Valid,
                 checked_in_at: None,
+                holder_id: None,
+                transfers: 0,
             })
             .collect()
     };
@@ -443,6 +445,27 @@ pub fn every_event_type(history: &mut History) -> Made {
         BookingEvent::TicketCheckedIn {
             ticket_id: ticket_id(b1, 0),
             checked_in_at: Utc::now(),
+        },
+    );
+    // The second ticket goes to the organizer: the old one turns void, a third appears.
+    history.push(
+        "booking",
+        &b1.to_string(),
+        BookingEvent::TicketTransferred {
+            ticket_id: ticket_id(b1, 1),
+            new_ticket: IssuedTicket {
+                ticket_id: ticket_id(b1, 2),
+                index: 2,
+                seat_id: Some("stalls:A:2".into()),
+                section_id: "stalls".into(),
+                status: TicketStatus::Valid,
+                checked_in_at: None,
+                holder_id: Some(organizer),
+                transfers: 1,
+            },
+            from_user_id: buyer,
+            to_user_id: organizer,
+            transferred_at: Utc::now(),
         },
     );
     history.push(

@@ -272,7 +272,18 @@ async fn check_contents(db: &TestDb, made: &Made) {
             .map(|t| (t.1.as_str(), t.2))
             .collect::<Vec<_>>()
     };
-    assert_eq!(of(b[0]), vec![("void", true), ("void", false)]);
+    // Checked in; transferred; the recipient's, voided with the rest by the refund.
+    assert_eq!(
+        of(b[0]),
+        vec![("void", true), ("void", false), ("void", false)]
+    );
+    let holder: Uuid =
+        sqlx::query_scalar("SELECT user_id FROM ticket_view WHERE booking_id = $1 AND idx = 2")
+            .bind(b[0])
+            .fetch_one(pool)
+            .await
+            .expect("the transferred ticket");
+    assert_eq!(holder, made.organizer, "listed under its recipient");
     assert_eq!(of(b[4]), vec![("valid", false); 3]);
     let tiers: i64 = sqlx::query_scalar("SELECT count(*) FROM sales_section_tier")
         .fetch_one(pool)

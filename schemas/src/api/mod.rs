@@ -8,5 +8,6 @@ pub mod ops;
 pub mod problem;
 pub mod queue;
 pub mod sales;
+pub mod tickets;
 pub mod users;
 pub mod vouchers;

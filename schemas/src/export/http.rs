@@ -23,6 +23,7 @@ use crate::api::ops::ProjectionsHealth;
 use crate::api::problem::Problem;
 use crate::api::queue::{QueuePlace, QueueStats};
 use crate::api::sales::{SalesReport, SalesTimeseries};
+use crate::api::tickets::{TicketTransferResponse, TransferTicketRequest};
 use crate::api::users::{
     AddressRequest, AddressResponse, GrantRoleRequest, LoginRequest, Profile, RegisterRequest,
     RegisterResponse, RolesResponse, TokenResponse, UpdateProfileRequest,
@@ -75,6 +76,8 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         request::<CheckInRequest>(),
         response::<CheckInResponse>(),
         request::<TicketQrRequest>(),
+        request::<TransferTicketRequest>(),
+        response::<TicketTransferResponse>(),
         request::<WebhookNotification>(),
         // Invoices.
         response::<InvoiceSummary>(),

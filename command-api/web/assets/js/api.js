@@ -8,8 +8,8 @@ export const FEATURES = {
   vouchers: false,
   bestAvailable: false,
   waitingList: false,
-  transfers: false,
-  ticketPdf: false,
+  transfers: true,
+  ticketPdf: true,
   refreshTokens: false,
 };
 

@@ -5,7 +5,7 @@
 import { call, dateTime, esc, explain, get, header, money, pathId, requireSignIn, seatParts, toast } from "./api.js";
 import { connect, liveIndicator } from "./live.js";
 import { newKey } from "./keys.js";
-import { drawCodes, ticketHtml } from "./ticketcard.js";
+import { drawCodes, ticketHtml, wireTicketActions } from "./ticketcard.js";
 
 header();
 const bookingId = pathId();
@@ -112,6 +112,7 @@ async function showTickets() {
   const list = $("tickets");
   list.innerHTML = mine.map((t) => ticketHtml(t, event)).join("");
   await drawCodes(list, mine);
+  wireTicketActions(list, () => location.reload());
   list.dataset.ready = "true";
   showInvoice();
 }

@@ -2,7 +2,7 @@
 // the `qrcode` crate) and shown as an image; the code itself is printed under it
 // (`[data-ticket-code]`, one per ticket) for typing at the door.
 
-import { FEATURES, call, esc, seatParts } from "./api.js";
+import { FEATURES, call, esc, explain, seatParts, toast } from "./api.js";
 
 export function placeName(ticket, event) {
   const section = event?.sections?.find((s) => s.section_id === ticket.section_id);
@@ -22,7 +22,8 @@ export function ticketHtml(ticket, event) {
     <div class="seat">${esc(place.title)}</div>
     <div class="muted">${esc(place.detail)}${event ? ` · ${esc(event.name)}` : ""}</div>
     <code data-ticket-code="${esc(ticket.code)}">${esc(ticket.code)}</code>
-    ${FEATURES.transfers ? `<button type="button" class="secondary" data-transfer="${esc(ticket.ticket_id)}">Transfer</button>` : ""}
+    ${FEATURES.ticketPdf ? `<button type="button" class="secondary" data-pdf="${esc(ticket.ticket_id)}" aria-label="PDF of the ticket for ${esc(place.title)}">PDF</button>` : ""}
+    ${FEATURES.transfers && ticket.status === "valid" ? `<button type="button" class="secondary" data-transfer="${esc(ticket.ticket_id)}" aria-label="Transfer the ticket for ${esc(place.title)}">Transfer</button>` : ""}
   </li>`;
 }
 
@@ -41,4 +42,29 @@ export async function drawCodes(listEl, tickets) {
       }
     }),
   );
+}
+
+/** Wires the cards' PDF and Transfer buttons; `onTransferred(position)` runs after a transfer. */
+export function wireTicketActions(listEl, onTransferred) {
+  listEl.addEventListener("click", async (e) => {
+    const pdf = e.target.closest("[data-pdf]");
+    const transfer = e.target.closest("[data-transfer]");
+    try {
+      if (pdf) {
+        const { body } = await call("GET", `/api/tickets/${pdf.dataset.pdf}/pdf`, { as: "blob" });
+        const a = document.createElement("a");
+        a.href = URL.createObjectURL(body);
+        a.download = `ticket-${pdf.dataset.pdf}.pdf`;
+        a.click();
+      } else if (transfer) {
+        const email = prompt("Transfer this ticket to the registered user with the email:");
+        if (!email) return;
+        const { headers } = await call("POST", `/api/tickets/${transfer.dataset.transfer}/transfer`, { body: { email } });
+        toast("Ticket transferred: its old code is no longer valid.");
+        onTransferred(headers.get("x-event-position"));
+      }
+    } catch (err) {
+      toast(explain(err));
+    }
+  });
 }

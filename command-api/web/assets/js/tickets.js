@@ -1,15 +1,15 @@
-// My tickets, grouped by event, each with its QR code (transfers slot in with their API).
+// My tickets, grouped by event, each with its QR code, a PDF and a transfer button.
 
 import { dateTime, esc, explain, get, header, requireSignIn } from "./api.js";
-import { drawCodes, ticketHtml } from "./ticketcard.js";
+import { drawCodes, ticketHtml, wireTicketActions } from "./ticketcard.js";
 
 header();
 
-async function main() {
+async function main(minPosition) {
   const root = document.getElementById("tickets-root");
   let tickets;
   try {
-    tickets = await get("/api/tickets");
+    tickets = await get("/api/tickets", { minPosition });
   } catch (err) {
     root.innerHTML = `<p class="notice bad">${esc(explain(err))}</p>`;
     return;
@@ -35,4 +35,7 @@ async function main() {
   root.dataset.ready = "true";
 }
 
-if (requireSignIn()) main();
+if (requireSignIn()) {
+  wireTicketActions(document.getElementById("tickets-root"), (position) => main(position));
+  main();
+}
