@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::rooms::Hub;
+use crate::seat_map::SeatMap;
 
 pub struct Fanout {
     pub hub: Arc<Hub>,
@@ -83,17 +84,18 @@ impl Fanout {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).context("cannot subscribe")?;
         let mut pending: HashMap<Uuid, Pending> = HashMap::new();
+        let mut maps: HashMap<Uuid, SeatMap> = HashMap::new();
         let mut flush = tokio::time::interval(self.coalesce);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = flush.tick() => {
-                    if !self.hub.stats().consuming
+                    if !self.hub.is_consuming()
                         && consumer.assignment().is_ok_and(|a| a.count() > 0)
                     {
                         self.hub.set_consuming();
                     }
-                    self.flush(&mut pending).await;
+                    self.flush(&mut pending, &mut maps).await;
                 }
                 message = consumer.recv() => match message {
                     Ok(message) => {
@@ -175,8 +177,7 @@ impl Fanout {
                         status: booking.status,
                         failure_reason: booking.failure_reason.clone(),
                     };
-                    self.hub
-                        .publish(&format!("user:{user}"), frame.to_frame().into());
+                    self.hub.publish(&format!("user:{user}"), &frame.to_frame());
                 }
             }
             DecodedEvent::Show(ShowEvent::AnnouncementPosted { message, .. }) => {
@@ -185,7 +186,7 @@ impl Fanout {
                 };
                 let frame = ServerMessage::Announcement { event_id, message };
                 self.hub
-                    .publish(&format!("event:{event_id}"), frame.to_frame().into());
+                    .publish(&format!("event:{event_id}"), &frame.to_frame());
             }
             DecodedEvent::Payment(event) => {
                 self.payments
@@ -208,8 +209,7 @@ impl Fanout {
                         booking_id,
                         status: payment.status,
                     };
-                    self.hub
-                        .publish(&format!("user:{user}"), frame.to_frame().into());
+                    self.hub.publish(&format!("user:{user}"), &frame.to_frame());
                 }
             }
             _ => {}
@@ -217,8 +217,10 @@ impl Fanout {
         Ok(())
     }
 
-    /// Sends one `seat_status` frame per event with changes since the last flush.
-    async fn flush(&self, pending: &mut HashMap<Uuid, Pending>) {
+    /// Sends one `seat_status` frame per event with changes since the last flush, encoded
+    /// once for every subscriber, after updating the event's seat map (what a subscriber
+    /// that fell behind is resynchronised from).
+    async fn flush(&self, pending: &mut HashMap<Uuid, Pending>, maps: &mut HashMap<Uuid, SeatMap>) {
         let now = Utc::now();
         let due: Vec<Uuid> = pending
             .iter()
@@ -274,8 +276,11 @@ impl Fanout {
                 changes,
                 sections,
             };
-            self.hub
-                .publish(&format!("event:{show}"), frame.to_frame().into());
+            let room = format!("event:{show}");
+            let map = maps.entry(show).or_insert_with(|| SeatMap::new(show));
+            map.update(batch.position, states);
+            self.hub.set_resync(&room, Arc::new(map.clone()));
+            self.hub.publish(&room, &frame.to_frame());
         }
     }
 }
