@@ -16,7 +16,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use plumbing::jwt::AccessClaims;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -31,7 +31,7 @@ const BATCH: usize = 16;
 /// A client message may be this long (they are a few dozen bytes).
 const MAX_MESSAGE: usize = 16 * 1024;
 /// Bytes read from the client at a time.
-const READ_CHUNK: usize = 256;
+const READ_CHUNK: usize = 128;
 
 type Socket = TokioIo<Upgraded>;
 
@@ -113,10 +113,11 @@ pub async fn run(socket: Upgraded, state: WsState, claims: AccessClaims) {
             .exp
             .saturating_sub(chrono::Utc::now().timestamp().max(0) as u64),
     );
-    let expiry = tokio::time::sleep(lifetime);
-    tokio::pin!(expiry);
-    let mut heartbeat = tokio::time::interval(config.heartbeat);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // One timer for both the next ping and the token's expiry: each costs memory in every
+    // connection's task.
+    let expires_at = Instant::now() + lifetime;
+    let timer = tokio::time::sleep_until((Instant::now() + config.heartbeat).min(expires_at));
+    tokio::pin!(timer);
     let mut limit = RateLimit::new(
         config.client_messages_per_second,
         config.client_messages_burst,
@@ -146,7 +147,7 @@ pub async fn run(socket: Upgraded, state: WsState, claims: AccessClaims) {
                 last_seen = Instant::now();
                 decoder.push(&chunk[..n]);
                 loop {
-                    let reply = match decoder.next() {
+                    let reply = match decoder.next_message() {
                         Ok(None) => break,
                         Err(err) => break 'connection Some((err.close_code(), "protocol error")),
                         Ok(Some(Incoming::Close)) => break 'connection Some((1000, "")),
@@ -167,15 +168,19 @@ pub async fn run(socket: Upgraded, state: WsState, claims: AccessClaims) {
                     }
                 }
             }
-            _ = heartbeat.tick() => {
+            _ = &mut timer => {
+                let now = Instant::now();
+                if now >= expires_at {
+                    break Some((4001, "token expired"));
+                }
                 if last_seen.elapsed() > config.idle_timeout {
                     break Some((1001, "idle timeout"));
                 }
                 if !send(&mut socket, &wire::ping(), &state).await {
                     break None;
                 }
+                timer.as_mut().reset((now + config.heartbeat).min(expires_at));
             }
-            _ = &mut expiry => break Some((4001, "token expired")),
         }
     };
     rooms.leave_all();

@@ -61,6 +61,47 @@ fn window(base: Duration, members: usize) -> Duration {
     base.saturating_mul(factor).min(MAX_WINDOW.max(base))
 }
 
+/// Runs the fan-out on a thread and runtime of its own, with its own small pool: taking in
+/// events and deciding frames must not queue behind the sockets' writes (a frame to 10,000
+/// members wakes 10,000 connection tasks, and a task woken in the shared runtime would wait
+/// for all of them). The answer arrives when it stops.
+pub fn spawn_dedicated(
+    hub: Arc<Hub>,
+    database_url: String,
+    kafka: KafkaSettings,
+    instance: String,
+    coalesce: Duration,
+    shutdown: CancellationToken,
+) -> tokio::sync::oneshot::Receiver<anyhow::Result<()>> {
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name("fan-out".into())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot build the fan-out runtime")
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let pool = plumbing::db::connect(&database_url, 4).await?;
+                        let fanout = Fanout {
+                            hub,
+                            bookings: AggregateStore::new(pool.clone(), ()),
+                            payments: AggregateStore::new(pool.clone(), ()),
+                            inventory: AggregateStore::new(pool, ()).with_snapshots(100),
+                            coalesce,
+                        };
+                        fanout.run(kafka, instance, shutdown).await
+                    })
+                });
+            let _ = done.send(outcome);
+        });
+    if let Err(err) = started {
+        tracing::error!(error = %err, "cannot start the fan-out thread");
+    }
+    stopped
+}
+
 impl Fanout {
     pub async fn run(
         self,

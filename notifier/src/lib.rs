@@ -147,14 +147,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
 
-    let fanout = fanout::Fanout {
-        hub: hub.clone(),
-        bookings: AggregateStore::new(pool.clone(), ()),
-        payments: AggregateStore::new(pool.clone(), ()),
-        inventory: AggregateStore::new(pool.clone(), ()).with_snapshots(100),
-        coalesce: Duration::from_millis(settings.coalesce_ms.max(1)),
-    };
-    let fanout_task = tokio::spawn(fanout.run(kafka.clone(), instance, shutdown.clone()));
+    let fanout_task = fanout::spawn_dedicated(
+        hub.clone(),
+        settings.infra.database_url.clone(),
+        kafka.clone(),
+        instance,
+        Duration::from_millis(settings.coalesce_ms.max(1)),
+        shutdown.clone(),
+    );
     let queue_task = tokio::spawn(
         queue_push::QueuePush {
             hub: hub.clone(),

@@ -27,11 +27,17 @@ pub trait Resync: Send + Sync {
     fn frame(&self) -> Frame;
 }
 
+#[derive(Default)]
+struct ResyncSlot {
+    source: Option<Arc<dyn Resync>>,
+    built: Option<Frame>,
+}
+
 pub struct Room {
     tx: broadcast::Sender<Frame>,
     /// What a lagging member is sent instead of its backlog, and that frame once built
     /// (built on demand, at most once per state: a room of lagging members shares it).
-    resync: Mutex<(Option<Arc<dyn Resync>>, Option<Frame>)>,
+    resync: Mutex<ResyncSlot>,
 }
 
 impl Room {
@@ -43,10 +49,10 @@ impl Room {
     /// The resync frame for a member that lagged; `None` when the room has no seat map.
     pub fn resync(&self) -> Option<Frame> {
         let mut slot = self.resync.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.1.is_none() {
-            slot.1 = slot.0.as_ref().map(|source| source.frame());
+        if slot.built.is_none() {
+            slot.built = slot.source.as_ref().map(|source| source.frame());
         }
-        slot.1.clone()
+        slot.built.clone()
     }
 }
 
@@ -70,9 +76,10 @@ pub struct Hub {
     consuming: AtomicBool,
 }
 
-/// A user's own room keeps fewer frames: they are rare, and a member that misses one is
-/// dropped (its client reconnects and reads its bookings again).
-const USER_ROOM_CAPACITY: usize = 16;
+/// A user's own room keeps fewer frames (every connected user has one, so its ring is memory
+/// per connection): they are rare, and a member that misses one is dropped (its client
+/// reconnects and reads its bookings again).
+const USER_ROOM_CAPACITY: usize = 8;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
@@ -145,7 +152,7 @@ impl Hub {
                 let key: Arc<str> = name.into();
                 let room = Arc::new(Room {
                     tx: broadcast::channel(capacity).0,
-                    resync: Mutex::new((None, None)),
+                    resync: Mutex::default(),
                 });
                 rooms.insert(key.clone(), room.clone());
                 (key, room)
@@ -186,7 +193,10 @@ impl Hub {
     /// resync older than a frame it already skipped.
     pub fn set_resync(&self, room: &str, source: Arc<dyn Resync>) {
         if let Some(room) = self.read().get(room) {
-            *room.resync.lock().unwrap_or_else(|p| p.into_inner()) = (Some(source), None);
+            *room.resync.lock().unwrap_or_else(|p| p.into_inner()) = ResyncSlot {
+                source: Some(source),
+                built: None,
+            };
         }
     }
 

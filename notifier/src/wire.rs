@@ -114,7 +114,7 @@ impl Decoder {
     }
 
     /// The next whole message, `None` until one is complete.
-    pub fn next(&mut self) -> Result<Option<Incoming>, WireError> {
+    pub fn next_message(&mut self) -> Result<Option<Incoming>, WireError> {
         loop {
             let Some((fin, opcode, payload)) = self.frame()? else {
                 // Nothing pending keeps no memory: clients are quiet for long stretches.
@@ -255,7 +255,7 @@ mod tests {
         let mut got = Vec::new();
         for byte in bytes {
             decoder.push(&[byte]);
-            while let Some(message) = decoder.next().expect("valid") {
+            while let Some(message) = decoder.next_message().expect("valid") {
                 got.push(message);
             }
         }
@@ -275,9 +275,12 @@ mod tests {
         decoder.push(&client(false, TEXT, b"Hel"));
         decoder.push(&client(true, PONG, b""));
         decoder.push(&client(true, CONTINUATION, b"lo"));
-        assert_eq!(decoder.next(), Ok(Some(Incoming::Pong)));
-        assert_eq!(decoder.next(), Ok(Some(Incoming::Text("Hello".into()))));
-        assert_eq!(decoder.next(), Ok(None));
+        assert_eq!(decoder.next_message(), Ok(Some(Incoming::Pong)));
+        assert_eq!(
+            decoder.next_message(),
+            Ok(Some(Incoming::Text("Hello".into())))
+        );
+        assert_eq!(decoder.next_message(), Ok(None));
     }
 
     #[test]
@@ -285,7 +288,7 @@ mod tests {
         let refused = |bytes: Vec<u8>, max: usize| {
             let mut decoder = Decoder::new(max);
             decoder.push(&bytes);
-            decoder.next().expect_err("refused")
+            decoder.next_message().expect_err("refused")
         };
         let mut unmasked = client(true, TEXT, b"x");
         unmasked[1] &= 0x7F;
