@@ -75,13 +75,22 @@ impl Rooms {
         }
     }
 
+    fn room(&self, name: &str) -> Option<&Arc<Room>> {
+        self.joined
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, room)| room)
+    }
+
     /// After a lag: a new cursor at the room's newest frame (the skipped ones are dropped,
-    /// not replayed) and the resync frame built after it, so nothing it covers is missed.
-    fn resync(&mut self, name: &Arc<str>) -> Option<Frame> {
+    /// not replayed) and the resync frame built after it, so nothing it covers is missed;
+    /// with the `seq` of the newest frame it stands for.
+    fn resync(&mut self, name: &Arc<str>) -> Option<(u64, Bytes)> {
         let (_, room) = self.joined.iter().find(|(n, _)| n == name)?;
         self.streams
             .insert(name.clone(), BroadcastStream::new(room.subscribe()));
-        room.resync()
+        let head = room.head();
+        room.resync().map(|frame| (head, frame))
     }
 
     fn leave_all(mut self) {
@@ -229,8 +238,8 @@ async fn write(
     hub: &Hub,
     (room, item): (Arc<str>, Result<Frame, BroadcastStreamRecvError>),
 ) -> Result<(), End> {
-    let frame = match item {
-        Ok(frame) => frame,
+    let (seq, bytes) = match item {
+        Ok(frame) => (frame.seq, frame.bytes),
         Err(BroadcastStreamRecvError::Lagged(skipped)) => {
             if room.starts_with("user:") {
                 // Its own frames (bookings, payments) cannot be rebuilt: start afresh.
@@ -245,7 +254,11 @@ async fn write(
             }
         }
     };
-    socket.write_all(&frame).await.map_err(|_| None)
+    socket.write_all(&bytes).await.map_err(|_| None)?;
+    if let Some(room) = rooms.room(&room) {
+        room.delivered(seq);
+    }
+    Ok(())
 }
 /// Carries out a client message and returns the reply frame.
 async fn answer(state: &WsState, claims: &AccessClaims, rooms: &mut Rooms, text: &str) -> String {

@@ -1,9 +1,9 @@
 //! Kafka → rooms. Each notifier instance consumes every topic with a group of its own
 //! (`notifier-<instance>`, from the latest offsets), so instances scale out without a shared
 //! pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
-//! over `coalesce` (a burst of a thousand holds is a few frames, not a thousand), a window
-//! that widens with the room's size (see `window`), and carry the section counts of the
-//! inventory as of the newest event seen.
+//! over at least `coalesce` (a burst of a thousand holds is a few frames, not a thousand),
+//! and longer while the room's previous frame is still being written to its members (see
+//! `due`), and carry the section counts of the inventory as of the newest event seen.
 //!
 //! Frames are made from what the events carry and from aggregates cached here and kept up
 //! to date by the same events (`observe`): an aggregate is read from the store only the
@@ -49,16 +49,16 @@ struct Pending {
     since: Option<std::time::Instant>,
 }
 
-/// Subscribers one coalescing window is sized for; a bigger room waits proportionally
-/// longer (up to `MAX_WINDOW`), so an event watched by 10,000 clients costs the server a
-/// tenth of the frames per second rather than saturating it.
-const MEMBERS_PER_WINDOW: usize = 1_000;
-const MAX_WINDOW: Duration = Duration::from_secs(1);
+/// The longest a seat change waits for its room's previous frame to be delivered.
+const MAX_WAIT: Duration = Duration::from_millis(500);
 
-/// How long seat changes of a room with `members` subscribers are merged before a frame.
-fn window(base: Duration, members: usize) -> Duration {
-    let factor = u32::try_from(members.div_ceil(MEMBERS_PER_WINDOW).max(1)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(MAX_WINDOW.max(base))
+/// Whether a batch of seat changes whose oldest arrived `waited` ago goes out now: after the
+/// `base` window, once the room's previous frame has reached (nearly) every member, or after
+/// `MAX_WAIT` regardless. A room of 10,000 thus gets as many frames as its sockets can take,
+/// each carrying everything since the last, rather than a backlog that grows behind them;
+/// a small room gets a frame every `base`.
+fn due(waited: Duration, base: Duration, delivered: impl FnOnce() -> bool) -> bool {
+    waited >= base && (waited >= MAX_WAIT || delivered())
 }
 
 /// Runs the fan-out on a thread and runtime of its own, with its own small pool: taking in
@@ -266,10 +266,11 @@ impl Fanout {
         let due: Vec<Uuid> = pending
             .iter()
             .filter(|(show, batch)| {
-                let members = self.hub.room_size(&format!("event:{show}"));
-                batch
-                    .since
-                    .is_none_or(|since| since.elapsed() >= window(self.coalesce, members))
+                batch.since.is_none_or(|since| {
+                    due(since.elapsed(), self.coalesce, || {
+                        self.hub.delivered_to_room(&format!("event:{show}"))
+                    })
+                })
             })
             .map(|(show, _)| *show)
             .collect();
@@ -331,11 +332,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_window_grows_with_the_room_and_stays_bounded() {
+    fn changes_wait_for_the_window_then_for_the_previous_frame_at_most_max_wait() {
         let base = Duration::from_millis(25);
-        assert_eq!(window(base, 0), base);
-        assert_eq!(window(base, 1_000), base);
-        assert_eq!(window(base, 10_000), Duration::from_millis(250));
-        assert_eq!(window(base, 1_000_000), MAX_WINDOW);
+        let ms = Duration::from_millis;
+        assert!(!due(ms(10), base, || true), "inside the window");
+        assert!(
+            due(ms(25), base, || true),
+            "the previous frame is delivered"
+        );
+        assert!(
+            !due(ms(300), base, || false),
+            "the previous frame is on its way"
+        );
+        assert!(due(MAX_WAIT, base, || false), "waited long enough");
     }
 }

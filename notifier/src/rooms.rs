@@ -18,19 +18,23 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-/// One WebSocket frame, encoded whole (header and payload) and shared by every connection it
-/// goes to: cloning is a reference count.
-pub type Frame = Bytes;
+/// One WebSocket frame of a room, encoded whole (header and payload) and shared by every
+/// member it goes to: cloning is a reference count. `seq` numbers it within its room.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub seq: u64,
+    pub bytes: Bytes,
+}
 
 /// Builds a room's resync frame: the whole seat map as of the newest frame published.
 pub trait Resync: Send + Sync {
-    fn frame(&self) -> Frame;
+    fn frame(&self) -> Bytes;
 }
 
 #[derive(Default)]
 struct ResyncSlot {
     source: Option<Arc<dyn Resync>>,
-    built: Option<Frame>,
+    built: Option<Bytes>,
 }
 
 pub struct Room {
@@ -38,6 +42,10 @@ pub struct Room {
     /// What a lagging member is sent instead of its backlog, and that frame once built
     /// (built on demand, at most once per state: a room of lagging members shares it).
     resync: Mutex<ResyncSlot>,
+    /// The newest frame's `seq`, and how many members have written it to their socket: how
+    /// far the last frame's delivery has come.
+    published: AtomicU64,
+    caught_up: AtomicUsize,
 }
 
 impl Room {
@@ -46,8 +54,20 @@ impl Room {
         self.tx.subscribe()
     }
 
+    /// The `seq` of the newest frame published.
+    pub fn head(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// A member wrote frame `seq` (or a resync as of it) to its socket.
+    pub fn delivered(&self, seq: u64) {
+        if seq == self.head() {
+            self.caught_up.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// The resync frame for a member that lagged; `None` when the room has no seat map.
-    pub fn resync(&self) -> Option<Frame> {
+    pub fn resync(&self) -> Option<Bytes> {
         let mut slot = self.resync.lock().unwrap_or_else(|p| p.into_inner());
         if slot.built.is_none() {
             slot.built = slot.source.as_ref().map(|source| source.frame());
@@ -153,6 +173,8 @@ impl Hub {
                 let room = Arc::new(Room {
                     tx: broadcast::channel(capacity).0,
                     resync: Mutex::default(),
+                    published: AtomicU64::new(0),
+                    caught_up: AtomicUsize::new(0),
                 });
                 rooms.insert(key.clone(), room.clone());
                 (key, room)
@@ -183,9 +205,29 @@ impl Hub {
         let Some(room) = self.read().get(room).cloned() else {
             return;
         };
-        let members = room.tx.send(crate::wire::text(text)).unwrap_or(0) as u64;
+        let seq = room.published.fetch_add(1, Ordering::AcqRel) + 1;
+        room.caught_up.store(0, Ordering::Release);
+        let frame = Frame {
+            seq,
+            bytes: crate::wire::text(text),
+        };
+        let members = room.tx.send(frame).unwrap_or(0) as u64;
         self.messages_sent.fetch_add(members, Ordering::Relaxed);
         metrics::counter!("ws_frames_sent_total").increment(members);
+    }
+
+    /// Whether the newest frame of `room` has reached its members' sockets (all but one in a
+    /// hundred, so a few stalled clients do not hold the room back): the fan-out sends the
+    /// next one then, so a big room gets fewer, fuller frames instead of a backlog.
+    pub fn delivered_to_room(&self, room: &str) -> bool {
+        let Some(room) = self.read().get(room).cloned() else {
+            return true;
+        };
+        if room.head() == 0 {
+            return true;
+        }
+        let members = room.tx.receiver_count();
+        room.caught_up.load(Ordering::Acquire) + members / 100 >= members
     }
 
     /// Sets what members of `room` that fall behind are resynchronised from. Call it before
@@ -253,9 +295,13 @@ mod tests {
 
     struct Whole(&'static str);
     impl Resync for Whole {
-        fn frame(&self) -> Frame {
+        fn frame(&self) -> Bytes {
             text(self.0)
         }
+    }
+
+    fn bytes(member: &mut Member) -> Option<Bytes> {
+        member.rx.try_recv().ok().map(|f| f.bytes)
     }
 
     #[test]
@@ -266,9 +312,9 @@ mod tests {
         hub.publish("event:1", "x");
         hub.publish("user:b", "y");
         hub.publish("event:nobody", "z");
-        assert_eq!(a.rx.try_recv().ok(), Some(text("x")));
+        assert_eq!(bytes(&mut a), Some(text("x")));
         assert!(a.rx.try_recv().is_err());
-        assert_eq!(b.rx.try_recv().ok(), Some(text("y")));
+        assert_eq!(bytes(&mut b), Some(text("y")));
         assert!(b.rx.try_recv().is_err());
         assert_eq!(hub.stats().messages_sent, 2);
     }
@@ -279,7 +325,7 @@ mod tests {
         let mut a = hub.join("event:1");
         let mut b = hub.join("event:1");
         hub.publish("event:1", "shared");
-        let (a, b) = (a.rx.try_recv().expect("a"), b.rx.try_recv().expect("b"));
+        let (a, b) = (bytes(&mut a).expect("a"), bytes(&mut b).expect("b"));
         assert_eq!(a, text("shared"));
         assert_eq!(a.as_ptr(), b.as_ptr(), "one copy of the frame");
     }
@@ -292,7 +338,7 @@ mod tests {
         hub.set_resync("event:1", Arc::new(Whole("whole map")));
         for frame in ["1", "2", "3"] {
             hub.publish("event:1", frame);
-            assert_eq!(fast.rx.try_recv().ok(), Some(text(frame)));
+            assert_eq!(bytes(&mut fast), Some(text(frame)));
         }
         assert!(matches!(slow.rx.try_recv(), Err(TryRecvError::Lagged(1))));
         assert_eq!(slow.room.resync(), Some(text("whole map")));
@@ -302,7 +348,7 @@ mod tests {
     fn the_resync_is_built_once_per_state() {
         struct Counting(AtomicUsize);
         impl Resync for Counting {
-            fn frame(&self) -> Frame {
+            fn frame(&self) -> Bytes {
                 text(&self.0.fetch_add(1, Ordering::Relaxed).to_string())
             }
         }
@@ -314,6 +360,32 @@ mod tests {
         assert_eq!(member.room.resync(), Some(text("0")));
         hub.set_resync("event:1", source);
         assert_eq!(member.room.resync(), Some(text("1")));
+    }
+
+    #[test]
+    fn a_room_counts_as_delivered_once_its_members_wrote_the_newest_frame() {
+        let hub = Hub::new(4);
+        assert!(
+            hub.delivered_to_room("event:1"),
+            "no room, nothing to wait for"
+        );
+        let mut a = hub.join("event:1");
+        let mut b = hub.join("event:1");
+        assert!(hub.delivered_to_room("event:1"), "nothing published yet");
+        hub.publish("event:1", "1");
+        hub.publish("event:1", "2");
+        let stale = a.rx.try_recv().expect("frame 1");
+        a.room.delivered(stale.seq);
+        assert!(
+            !hub.delivered_to_room("event:1"),
+            "an older frame does not count"
+        );
+        for member in [&mut a, &mut b] {
+            let newest = member.rx.try_recv().expect("frame 2");
+            assert!(!hub.delivered_to_room("event:1"));
+            member.room.delivered(newest.seq);
+        }
+        assert!(hub.delivered_to_room("event:1"));
     }
 
     #[test]

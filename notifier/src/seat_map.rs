@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use chrono::Utc;
 use domain::inventory::SectionInventory;
 use schemas::ws::{SeatChange, SectionAvailable, ServerMessage};
 use uuid::Uuid;
 
-use crate::rooms::{Frame, Resync};
+use crate::rooms::Resync;
 
 #[derive(Clone, Default)]
 pub struct SeatMap {
@@ -37,7 +38,7 @@ impl SeatMap {
 
 impl Resync for SeatMap {
     /// Every seat of the known sections with its status, and their availability.
-    fn frame(&self) -> Frame {
+    fn frame(&self) -> Bytes {
         let now = Utc::now();
         let mut changes = Vec::new();
         let mut sections = Vec::new();
