@@ -26,7 +26,7 @@ use crate::rooms::{Frame, Hub, Room};
 use crate::wire::{self, Decoder, Incoming};
 use crate::ws::WsState;
 
-/// Frames already waiting that are written in one go.
+/// Frames already waiting that are written before the connection looks at its client again.
 const BATCH: usize = 16;
 /// A client message may be this long (they are a few dozen bytes).
 const MAX_MESSAGE: usize = 16 * 1024;
