@@ -7,7 +7,7 @@
 # checks. BENCHMARKS.md holds the figures of the last runs.
 #
 # Usage:
-#   compose/bench.sh uncontended | hot-section | mixed-onsale | fanout | queue [loadgen flags]
+#   compose/bench.sh uncontended | hot-section | mixed-onsale | fanout | queue | random-ids [loadgen flags]
 #   compose/bench.sh hot-section --buyers 2000 --adjacent
 #   compose/bench.sh replay [seconds] [events]
 #                                       fills the store with an uncontended run of that many
@@ -63,7 +63,10 @@ fi
 JWT_SECRET="${JWT_SECRET:-$(cat "$RUN_DIR/jwt-secret")}"
 export JWT_SECRET
 NOTIFIER_PID="$(head -n1 "$(pid_file notifier)")"
-export NOTIFIER_PID
+COMMAND_API_PID="$(head -n1 "$(pid_file command-api)")"
+export NOTIFIER_PID COMMAND_API_PID
+# loadgen reads the notifier's /stats on its operations listener (up.sh's default port).
+export LOADGEN_NOTIFIER_OPS="${LOADGEN_NOTIFIER_OPS:-http://127.0.0.1:${NOTIFIER_OPS_PORT:-9104}}"
 if [[ "$scenario" == replay ]]; then
     log "filling the store: loadgen uncontended for ${1:-120} s, half the holds paid for"
     # Its checks wait for the hold and payment deadlines: checked at once (--no-wait), tickets

@@ -24,8 +24,12 @@
 # pg_stat_statements preloaded (loadgen counts statements per hold with it).
 # Auth: the postgres superuser is trusted from 127.0.0.1 (local use only); everyone else
 # uses a password (scram-sha-256). Role ticketing/ticketing (LOGIN SUPERUSER, so tests can
-# create databases) and database ticketing owned by it are created idempotently; connect as
-# user ticketing, password ticketing, to 127.0.0.1:$PG_PORT, database ticketing.
+# create databases; the schema owner: migrations, replay) and database ticketing owned by it
+# are created idempotently; connect as user ticketing, password ticketing, to
+# 127.0.0.1:$PG_PORT, database ticketing. The application role ticketing_app (LOGIN, no other
+# attribute; its random password in $RUN_DIR/app-db-password) is created too: the services
+# run as it once `projections migrate --grant-to ticketing_app` gave it DML (compose/up.sh
+# does), and it cannot create, alter or drop anything, nor rewrite events.
 #
 # The server runs as the postgres OS user (it refuses root), via runuser.
 
@@ -183,6 +187,24 @@ SQL
     if [[ $(psql_as postgres postgres -Atc "select 1 from pg_database where datname = 'ticketing'") != 1 ]]; then
         psql_as postgres postgres -c 'CREATE DATABASE ticketing OWNER ticketing'
     fi
+    local app_password
+    app_password=$(app_db_password)
+    psql_as postgres postgres -v app_password="$app_password" >/dev/null <<'SQL'
+SELECT format('CREATE ROLE ticketing_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',
+              :'app_password')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ticketing_app') \gexec
+SELECT format('ALTER ROLE ticketing_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',
+              :'app_password') \gexec
+SQL
+}
+
+# The application role's password: random, kept in the run folder (mode 600).
+app_db_password() {
+    local file="$RUN_DIR/app-db-password"
+    if [[ ! -s $file ]]; then
+        (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '\n=+/' >"$file")
+    fi
+    cat "$file"
 }
 
 cmd_up() {

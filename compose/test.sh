@@ -29,6 +29,9 @@ PG_PORT="${PG_PORT:-5432}"
 PG_ISOLATED_PORT="${PG_ISOLATED_PORT:-5433}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# A test run builds once; incremental caches would add ~12 GiB beside ~9 GiB of artifacts and
+# have filled a CI disk. Developers iterating with plain `cargo` keep their own default.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 started=()
 
 cleanup() {

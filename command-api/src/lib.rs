@@ -144,7 +144,8 @@ pub fn app(state: AppState) -> Router {
 
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
-        .merge(ops::router(state.ops.clone()))
+        // `/ready` and `/metrics` live on the operations listener (`run`), never here.
+        .merge(ops::public_router())
         .merge(api)
         .merge(web::router(state.pages.clone()))
         .layer(
@@ -219,11 +220,12 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         joiner: waiting_room::join::Joiner::spawn(pool.clone()),
         pages: web::Pages::render(settings.notifier_public_url.as_deref())
             .context("cannot render the web app's pages")?,
-        ops: OpsState {
-            pool: pool.clone(),
-            kafka: settings.infra.kafka(),
-            metrics: ops::prometheus(),
-        },
+        // The probe lives as long as the process (or the test's runtime).
+        ops: OpsState::new(
+            pool.clone(),
+            settings.infra.kafka(),
+            tokio_util::sync::CancellationToken::new(),
+        ),
         jwt,
         pool,
     };
@@ -244,7 +246,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = build_state(&settings).await?;
     let shutdown = plumbing::shutdown::on_signal();
     tokio::spawn(housekeeping(state.clone(), shutdown.clone()));
-    ops::serve(settings.http_addr.clone(), app(state), shutdown).await
+    let ops_listener = ops::spawn_listener(
+        &settings.ops_addr,
+        ops::router(state.ops.clone()),
+        shutdown.clone(),
+    )
+    .await
+    .context("cannot bind OPS_ADDR")?;
+    let served = ops::serve(settings.http_addr.clone(), app(state), shutdown).await;
+    let _ = ops_listener.await;
+    served
 }
 
 /// Bounds in-memory limiter state and purges expired idempotency keys.

@@ -151,6 +151,28 @@ pub async fn place(
     })
 }
 
+/// A unit over an existing booking and the sections it holds seats in, as paying and
+/// cancelling decide on them.
+fn booking_unit(
+    state: &AppState,
+    metadata: &HashMap<String, String>,
+    show_id: Uuid,
+    section_ids: &[String],
+    booking_id: Uuid,
+) -> (
+    Unit,
+    Vec<StreamRef<SectionInventory>>,
+    StreamRef<domain::booking::Booking>,
+) {
+    let mut unit = Unit::new(metadata);
+    let sections = section_ids
+        .iter()
+        .map(|s| unit.stream(&state.inventory, &inventory_id(show_id, s)))
+        .collect();
+    let stream = unit.stream(&state.bookings, &booking_id.to_string());
+    (unit, sections, stream)
+}
+
 /// The caller's booking's show and sections (facts fixed when it was placed), or NotFound.
 async fn own_booking(
     state: &AppState,
@@ -181,12 +203,7 @@ pub async fn pay(
     let (show_id, section_ids) = own_booking(state, user_id, booking_id).await?;
     let now = Utc::now();
     let deadline = now + state.payment_timeout;
-    let mut unit = Unit::new(metadata);
-    let sections: Vec<StreamRef<SectionInventory>> = section_ids
-        .iter()
-        .map(|s| unit.stream(&state.inventory, &inventory_id(show_id, s)))
-        .collect();
-    let stream = unit.stream(&state.bookings, &booking_id.to_string());
+    let (unit, sections, stream) = booking_unit(state, metadata, show_id, &section_ids, booking_id);
     let request = BookingCommand::RequestPayment {
         payment_id: Uuid::new_v4(),
         payment_token: payment_token.trim().to_owned(),
@@ -243,12 +260,7 @@ pub async fn cancel(
         .await
         .map_err(PurchaseError::Store)?;
     let starts_at = show.starts_at.unwrap_or(now);
-    let mut unit = Unit::new(metadata);
-    let sections: Vec<StreamRef<SectionInventory>> = section_ids
-        .iter()
-        .map(|s| unit.stream(&state.inventory, &inventory_id(show_id, s)))
-        .collect();
-    let stream = unit.stream(&state.bookings, &booking_id.to_string());
+    let (unit, sections, stream) = booking_unit(state, metadata, show_id, &section_ids, booking_id);
     let committed = unit
         .run(move |d| {
             match d.state(&stream).status {

@@ -17,6 +17,9 @@ pub struct Settings {
     /// Address to listen on; port 0 picks a free port (logged as `LISTENING <addr>`).
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: String,
+    /// Operations endpoints (/health, /ready, /metrics), apart from the public port.
+    #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9103")]
+    pub ops_addr: String,
     #[command(flatten)]
     pub auth: AuthSettings,
     #[command(flatten)]
@@ -27,7 +30,8 @@ pub struct Settings {
     /// How long the payment provider has to answer once a buyer paid.
     #[arg(long, env = "PAYMENT_TIMEOUT_SECONDS", default_value_t = 120)]
     pub payment_timeout_seconds: u64,
-    /// HMAC secret of the payment provider's webhooks (`X-Signature`).
+    /// HMAC secret of the payment provider's webhooks (`X-Signature`). Required, at least 32
+    /// bytes: with a guessable one anyone could sign "payment succeeded".
     #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
     pub payment_webhook_secret: String,
     /// The notifier's WebSocket URL as browsers reach it (the web app connects there);
@@ -42,13 +46,9 @@ pub struct Settings {
 
 #[derive(Debug, Clone, Args)]
 pub struct AuthSettings {
-    /// HMAC secret of the HS256 access tokens; shared with the notifier. At least 32 bytes.
-    #[arg(
-        long,
-        env = "JWT_SECRET",
-        hide_env_values = true,
-        default_value = "dev-only-secret-change-me-0123456789abcdef"
-    )]
+    /// HMAC secret of the HS256 access tokens; shared with the notifier. Required, at least
+    /// 32 bytes; ticket codes and idempotency hashes derive from it too.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: String,
     #[arg(long, env = "JWT_ISSUER", default_value = "ticketing")]
     pub jwt_issuer: String,
@@ -68,13 +68,19 @@ pub struct AuthSettings {
 
 #[derive(Debug, Clone, Args)]
 pub struct RateLimitSettings {
-    /// Failed logins per account per minute before further attempts get 429.
+    /// Failed logins per (account, client address) per minute; beyond them that client
+    /// waits a delay that doubles with each further failure (at most 15 minutes). Other
+    /// clients of the same account are not affected.
     #[arg(
         long,
         env = "RATE_LIMIT_FAILED_LOGINS_PER_MINUTE",
         default_value_t = 10
     )]
     pub failed_logins_per_minute: u32,
+    /// Behind a reverse proxy: the header it puts the client's address in (its last entry
+    /// is used, e.g. `x-forwarded-for`). Unset, the TCP peer's address is the client's.
+    #[arg(long, env = "CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Sustained command rate per user (requests per second).
     #[arg(long, env = "RATE_LIMIT_COMMANDS_PER_SECOND", default_value_t = 50)]
     pub commands_per_second: u32,
@@ -84,10 +90,8 @@ pub struct RateLimitSettings {
 
 impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.auth.jwt_secret.len() >= 32,
-            "JWT_SECRET must be at least 32 bytes"
-        );
+        plumbing::secrets::check("JWT_SECRET", &self.auth.jwt_secret)?;
+        plumbing::secrets::check("PAYMENT_WEBHOOK_SECRET", &self.payment_webhook_secret)?;
         anyhow::ensure!(
             self.auth.jwt_ttl_seconds > 0,
             "JWT_TTL_SECONDS must be positive"

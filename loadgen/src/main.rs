@@ -35,6 +35,13 @@ pub struct Target {
     pub api: String,
     #[arg(long, env = "LOADGEN_WS", default_value = "http://127.0.0.1:8081")]
     pub notifier: String,
+    /// The notifier's operations listener (`/stats`), which is not on its public port.
+    #[arg(
+        long,
+        env = "LOADGEN_NOTIFIER_OPS",
+        default_value = "http://127.0.0.1:9104"
+    )]
+    pub notifier_ops: String,
     /// The platform's database: read for lag and correctness checks, and pgbench's target.
     #[arg(
         long,
@@ -79,6 +86,8 @@ enum Scenario {
     Fanout(scenarios::onsale::FanoutArgs),
     /// 100,000 users join one waiting room; joins/s and admission-rate accuracy.
     Queue(scenarios::queue::QueueArgs),
+    /// 100,000 requests naming ids that do not exist; command-api's memory must stay flat.
+    RandomIds(scenarios::random_ids::RandomIdsArgs),
     /// Only the pgbench reference at a given concurrency.
     Pgbench(scenarios::PgbenchArgs),
     /// Grows the event store with copies (fresh ids) of the streams already in it, for the
@@ -96,6 +105,7 @@ async fn main() -> ExitCode {
         Scenario::MixedOnsale(args) => scenarios::onsale::mixed(&cli.target, args).await,
         Scenario::Fanout(args) => scenarios::onsale::fanout(&cli.target, args).await,
         Scenario::Queue(args) => scenarios::queue::run(&cli.target, args).await,
+        Scenario::RandomIds(args) => scenarios::random_ids::run(&cli.target, args).await,
         Scenario::Pgbench(args) => scenarios::pgbench_only(&cli.target, args).await,
         Scenario::CloneStore(args) => scenarios::clone_store::run(&cli.target, args).await,
     };

@@ -1,6 +1,6 @@
 //! Kafka → rooms. Each notifier instance consumes every topic with a group of its own
-//! (`notifier-<instance>`, from the latest offsets), so instances scale out without a shared
-//! pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
+//! (`notifier-<instance>`, from the end of every partition as it stood at start), so
+//! instances scale out without a shared pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
 //! over at least `coalesce` (a burst of a thousand holds is a few frames, not a thousand),
 //! and longer while the room's previous frame is still being written to its members (see
 //! `due`), and carry the section counts of the inventory as of the newest event seen.
@@ -21,8 +21,8 @@ use domain::payment::Payment;
 use domain::show::ShowEvent;
 use plumbing::kafka::KafkaSettings;
 use plumbing::store::AggregateStore;
-use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use schemas::ws::{SeatChange, SectionAvailable, ServerMessage};
 use schemas::{DecodedEvent, Envelope};
 use tokio_util::sync::CancellationToken;
@@ -102,6 +102,35 @@ pub fn spawn_dedicated(
     stopped
 }
 
+/// Assigns every partition of `topics` at its end as it stands now (its high watermark).
+///
+/// A subscription with `auto.offset.reset=latest` looks the end up only once the group has
+/// assigned the partitions, some time after the instance said it was consuming: an event
+/// published in between was never delivered, and a watcher who had just reconnected to a
+/// restarted notifier (and re-read the availability) missed that seat for good. With the
+/// offsets fixed before the instance reports itself consuming, everything published after
+/// that report reaches its rooms. Each instance has the partitions to itself, so no group
+/// coordination is needed.
+fn pin_to_end(consumer: StreamConsumer, topics: &[String]) -> anyhow::Result<StreamConsumer> {
+    const TIMEOUT: Duration = Duration::from_secs(10);
+    let mut assignment = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .with_context(|| format!("cannot read the partitions of {topic}"))?;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, partition.id(), TIMEOUT)
+                .with_context(|| format!("cannot read the end of {topic}/{}", partition.id()))?;
+            assignment.add_partition_offset(topic, partition.id(), Offset::Offset(high))?;
+        }
+    }
+    consumer
+        .assign(&assignment)
+        .context("cannot assign the fan-out partitions")?;
+    Ok(consumer)
+}
+
 impl Fanout {
     pub async fn run(
         self,
@@ -122,22 +151,17 @@ impl Fanout {
         let consumer: StreamConsumer = config
             .create()
             .context("cannot create the fan-out consumer")?;
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&names).context("cannot subscribe")?;
+        let consumer = tokio::task::spawn_blocking(move || pin_to_end(consumer, &topics))
+            .await
+            .context("the fan-out consumer's assignment panicked")??;
+        self.hub.set_consuming();
         let mut pending: HashMap<Uuid, Pending> = HashMap::new();
         let mut maps: HashMap<Uuid, SeatMap> = HashMap::new();
         let mut flush = tokio::time::interval(self.coalesce);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = flush.tick() => {
-                    if !self.hub.is_consuming()
-                        && consumer.assignment().is_ok_and(|a| a.count() > 0)
-                    {
-                        self.hub.set_consuming();
-                    }
-                    self.flush(&mut pending, &mut maps).await;
-                }
+                _ = flush.tick() => self.flush(&mut pending, &mut maps).await,
                 message = consumer.recv() => match message {
                     Ok(message) => {
                         let Some(envelope) = message.payload().and_then(|p| serde_json::from_slice::<Envelope>(p).ok()) else {

@@ -14,6 +14,7 @@ pub mod ws;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
@@ -34,9 +35,12 @@ use crate::ws::{WsConfig, WsState};
 pub struct Settings {
     #[command(flatten)]
     pub infra: Infra,
-    /// WebSocket, /stats and operations endpoints.
+    /// The public port: WebSocket `/ws` and `/health`.
     #[arg(long, env = "NOTIFIER_ADDR", default_value = "127.0.0.1:8081")]
     pub http_addr: String,
+    /// Operations endpoints (/health, /ready, /metrics, /stats), apart from the public port.
+    #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9104")]
+    pub ops_addr: String,
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: String,
     #[arg(long, env = "JWT_ISSUER", default_value = "ticketing")]
@@ -130,10 +134,7 @@ fn allowed_origins(setting: &str) -> Vec<String> {
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        settings.jwt_secret.len() >= 32,
-        "JWT_SECRET must be at least 32 bytes"
-    );
+    plumbing::secrets::check("JWT_SECRET", &settings.jwt_secret)?;
     let pool = plumbing::db::connect(
         &settings.infra.database_url,
         settings.infra.database_max_connections,
@@ -189,14 +190,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }),
         shows: AggregateStore::new(pool.clone(), ()),
     };
+    let ops_router = Router::new()
+        .route("/stats", get(stats).with_state(hub))
+        .merge(ops::router(OpsState::new(pool, kafka, shutdown.clone())));
+    let ops_listener = ops::spawn_listener(&settings.ops_addr, ops_router, shutdown.clone())
+        .await
+        .context("cannot bind OPS_ADDR")?;
     let router = Router::new()
         .route("/ws", get(ws::upgrade).with_state(ws_state))
-        .route("/stats", get(stats).with_state(hub))
-        .merge(ops::router(OpsState {
-            pool,
-            kafka,
-            metrics: ops::prometheus(),
-        }));
+        .merge(ops::public_router());
     let served = serve(
         &settings.http_addr,
         settings.socket_send_buffer,
@@ -214,5 +216,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Ok(Err(err)) = email_task.await {
         tracing::error!(error = format!("{err:#}"), "email stopped");
     }
+    let _ = ops_listener.await;
     served
 }

@@ -36,7 +36,8 @@ pub async fn migrator() -> Result<Migrator, sqlx::migrate::MigrateError> {
 }
 
 /// Connects and applies pending migrations. sqlx takes an advisory lock while migrating, so
-/// several processes starting at once are safe.
+/// several processes starting at once are safe. A role that may not create tables (the
+/// application role, see `privileges`) only checks that nothing is pending.
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = database_url
         .parse::<PgConnectOptions>()
@@ -54,13 +55,41 @@ pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result
         .connect_with(options)
         .await
         .context("cannot connect to PostgreSQL")?;
-    migrator()
+    let migrator = migrator()
         .await
-        .context("cannot assemble the database migrations")?
-        .run(&pool)
-        .await
-        .context("cannot apply database migrations")?;
+        .context("cannot assemble the database migrations")?;
+    if crate::privileges::may_migrate(&pool).await? {
+        migrator
+            .run(&pool)
+            .await
+            .context("cannot apply database migrations")?;
+    } else {
+        ensure_migrated(&pool, &migrator).await?;
+    }
     Ok(pool)
+}
+
+/// For an application role, which cannot migrate: every migration must have been applied
+/// by the schema owner already.
+async fn ensure_migrated(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .context(
+                "this role may not create tables and the database has no migrations applied: \
+                 run `projections migrate` as the schema owner first",
+            )?;
+    let pending = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .count();
+    anyhow::ensure!(
+        pending == 0,
+        "{pending} database migration(s) pending, and this role may not apply them: run \
+         `projections migrate --grant-to <this role>` as the schema owner"
+    );
+    Ok(())
 }
 
 /// A stable 64-bit advisory-lock key for `name` in `namespace` (FNV-1a: the same in every

@@ -6,7 +6,6 @@ use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::FutureProducer;
 
@@ -25,7 +24,7 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
-    fn base(&self) -> ClientConfig {
+    pub(crate) fn base(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
@@ -122,18 +121,5 @@ impl KafkaSettings {
             }
         }
         Ok(())
-    }
-
-    /// Whether the cluster answers a metadata request within `timeout` (readiness).
-    pub async fn reachable(&self, timeout: Duration) -> bool {
-        let config = self.base();
-        tokio::task::spawn_blocking(move || {
-            let Ok(consumer) = config.create::<BaseConsumer>() else {
-                return false;
-            };
-            consumer.fetch_metadata(None, timeout).is_ok()
-        })
-        .await
-        .unwrap_or(false)
     }
 }

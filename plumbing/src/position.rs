@@ -86,6 +86,41 @@ impl Position {
     }
 }
 
+/// Whether the event store holds every event `position` names. A token naming events beyond
+/// the store's head (made up by a client) would otherwise wait the whole timeout; this one
+/// primary-key probe per entry lets the caller refuse it at once.
+pub async fn held(pool: &PgPool, position: &Position) -> Result<bool, sqlx::Error> {
+    let types: Vec<&str> = position
+        .entries()
+        .iter()
+        .map(|e| e.aggregate_type.as_str())
+        .collect();
+    let ids: Vec<&str> = position
+        .entries()
+        .iter()
+        .map(|e| e.aggregate_id.as_str())
+        .collect();
+    let seqs: Vec<i64> = position
+        .entries()
+        .iter()
+        .map(|e| i64::try_from(e.sequence).unwrap_or(i64::MAX))
+        .collect();
+    let missing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM unnest($1::text[], $2::text[], $3::bigint[])
+                AS w(aggregate_type, aggregate_id, sequence)
+          WHERE NOT EXISTS (
+                SELECT 1 FROM events e
+                 WHERE e.aggregate_type = w.aggregate_type AND e.aggregate_id = w.aggregate_id
+                   AND e.sequence = w.sequence)",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .bind(&seqs)
+    .fetch_one(pool)
+    .await?;
+    Ok(missing == 0)
+}
+
 /// A read model as far as waiting is concerned: the consumer that builds it and the aggregate
 /// types it reads (entries of other types in a token are not its business).
 #[derive(Debug, Clone, Copy)]

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -131,6 +132,9 @@ pub struct Service {
     child: Child,
     /// The `LISTENING <addr>` it printed, if it serves HTTP.
     pub addr: Option<String>,
+    /// The `OPS_LISTENING <addr>` it printed before, when its operations endpoints have a
+    /// listener apart from its public port (command-api, notifier, payment-sim).
+    pub ops_addr: Option<String>,
 }
 
 impl Service {
@@ -150,10 +154,13 @@ impl Service {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut addr = None;
+        let mut ops_addr = None;
         if wait_listening {
             let found = tokio::time::timeout(Duration::from_secs(60), async {
                 while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(a) = line.strip_prefix("LISTENING ") {
+                    if let Some(a) = line.strip_prefix("OPS_LISTENING ") {
+                        ops_addr = Some(a.trim().to_owned());
+                    } else if let Some(a) = line.strip_prefix("LISTENING ") {
                         return Some(a.trim().to_owned());
                     }
                 }
@@ -176,11 +183,21 @@ impl Service {
             name: name.to_owned(),
             child,
             addr,
+            ops_addr,
         }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr.as_ref().expect("service listens"))
+    }
+
+    /// Where its operations endpoints are: the separate listener when it has one, else its
+    /// only address (relay, projections, saga, admitter).
+    pub fn ops_url(&self) -> String {
+        match &self.ops_addr {
+            Some(addr) => format!("http://{addr}"),
+            None => self.url(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -224,8 +241,8 @@ pub fn service_env(db_url: &str, prefix: &str) -> HashMap<String, String> {
         ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
         ("OPS_ADDR".into(), "127.0.0.1:0".into()),
         ("NOTIFIER_ADDR".into(), "127.0.0.1:0".into()),
-        ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
-        ("PAYMENT_WEBHOOK_SECRET".into(), TEST_WEBHOOK_SECRET.into()),
+        ("JWT_SECRET".into(), jwt_secret().into()),
+        ("PAYMENT_WEBHOOK_SECRET".into(), webhook_secret().into()),
         ("JWT_ISSUER".into(), "ticketing".into()),
         ("JWT_AUDIENCE".into(), "ticketing-api".into()),
         // Cheap hashing for tests that register many users (never the defaults in code).
@@ -235,5 +252,18 @@ pub fn service_env(db_url: &str, prefix: &str) -> HashMap<String, String> {
     ])
 }
 
-pub const TEST_WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789";
-pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+/// This test process's token secret: random per run, as services refuse known values.
+pub fn jwt_secret() -> &'static str {
+    static SECRET: OnceLock<String> = OnceLock::new();
+    SECRET.get_or_init(random_secret)
+}
+
+/// This test process's payment webhook secret (random per run).
+pub fn webhook_secret() -> &'static str {
+    static SECRET: OnceLock<String> = OnceLock::new();
+    SECRET.get_or_init(random_secret)
+}
+
+fn random_secret() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}

@@ -1,4 +1,5 @@
-//! The `replay` and `verify` subcommands: arguments and what they print.
+//! The `replay`, `verify` and `migrate` subcommands: arguments and what they print. All three
+//! run as the schema owner (they create tables, or grant on them).
 
 use std::time::Instant;
 
@@ -17,6 +18,17 @@ pub enum Command {
     /// Rebuilds read models into scratch tables and reports every difference from the live
     /// ones; exits non-zero on any.
     Verify(VerifyArgs),
+    /// Applies pending migrations as the schema owner (DATABASE_URL), then grants the
+    /// application role its privileges (DML only; events append-only), so the services
+    /// can run as that role.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    /// The application role the services connect as.
+    #[arg(long, env = "DATABASE_APP_ROLE")]
+    pub grant_to: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -51,7 +63,22 @@ pub async fn run_command(infra: &Infra, command: &Command) -> anyhow::Result<boo
     match command {
         Command::Replay(args) => replay(infra, args).await.map(|()| true),
         Command::Verify(args) => verify(infra, args).await,
+        Command::Migrate(args) => migrate(infra, args).await.map(|()| true),
     }
+}
+
+async fn migrate(infra: &Infra, args: &MigrateArgs) -> anyhow::Result<()> {
+    let pool = plumbing::db::connect(&infra.database_url, 2).await?;
+    anyhow::ensure!(
+        plumbing::privileges::may_migrate(&pool).await?,
+        "this role may not create tables: run migrations as the schema owner"
+    );
+    println!("migrations applied");
+    if let Some(role) = &args.grant_to {
+        plumbing::privileges::grant_application_role(&pool, role).await?;
+        println!("granted the application privileges to {role}");
+    }
+    Ok(())
 }
 
 async fn replay(infra: &Infra, args: &ReplayArgs) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! projections binary: builds the read models from Kafka; `projections replay <model|all>`
-//! and `projections verify <model|all>` rebuild them from the events table.
+//! and `projections verify <model|all>` rebuild them from the events table; `projections
+//! migrate [--grant-to ROLE]` applies migrations as the schema owner.
 
 use std::process::ExitCode;
 

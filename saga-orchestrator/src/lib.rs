@@ -58,11 +58,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     .await?;
     let kafka = settings.infra.kafka();
     let shutdown = plumbing::shutdown::on_signal();
-    let ops_router: Router = ops::router(OpsState {
-        pool: pool.clone(),
-        kafka: kafka.clone(),
-        metrics: ops::prometheus(),
-    });
+    let ops_router: Router =
+        ops::router(OpsState::new(pool.clone(), kafka.clone(), shutdown.clone()));
     let ops_task = tokio::spawn(ops::serve(
         settings.ops_addr.clone(),
         ops_router,

@@ -47,11 +47,7 @@ pub struct AdmitterSettings {
 pub async fn run(settings: AdmitterSettings) -> anyhow::Result<()> {
     let pool = plumbing::db::connect(&settings.infra.database_url, 4).await?;
     let shutdown = plumbing::shutdown::on_signal();
-    let ops_state = OpsState {
-        pool: pool.clone(),
-        kafka: settings.infra.kafka(),
-        metrics: ops::prometheus(),
-    };
+    let ops_state = OpsState::new(pool.clone(), settings.infra.kafka(), shutdown.clone());
     let ops_addr = settings.ops_addr.clone();
     let ops_shutdown = shutdown.clone();
     tokio::spawn(async move {

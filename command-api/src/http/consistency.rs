@@ -1,16 +1,20 @@
 //! Read-your-writes for clients: commands answer `X-Event-Position`, queries honour
 //! `X-Min-Position` by waiting (at most 5 s) for the read models they read, then answer
-//! `X-Consistency: stale` if the wait ran out.
+//! `X-Consistency: stale` if the wait ran out. A token beyond the store's head is refused at
+//! once, and anonymous requests share a small number of waits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, IntoResponseParts, Response, ResponseParts};
 use plumbing::position::{self, Position, ReadModel};
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
+use super::auth::{JwtKeys, bearer};
 use super::error::ApiError;
 
 pub const EVENT_POSITION: HeaderName = HeaderName::from_static("x-event-position");
@@ -18,38 +22,73 @@ pub const MIN_POSITION: HeaderName = HeaderName::from_static("x-min-position");
 pub const CONSISTENCY: HeaderName = HeaderName::from_static("x-consistency");
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
 
+/// Anonymous requests that may wait at once, over every route of this instance; beyond
+/// them an anonymous request answers at once (`X-Consistency: stale` if behind). A signed-in
+/// caller's wait is bounded by the per-user command limits that produced its positions.
+pub const ANONYMOUS_WAITS: usize = 32;
+static ANONYMOUS: Semaphore = Semaphore::const_new(ANONYMOUS_WAITS);
+
 /// The `X-Min-Position` a query asked for (empty when absent); malformed → 400.
 #[derive(Debug, Clone, Default)]
-pub struct MinPosition(pub Position);
+pub struct MinPosition {
+    pub position: Position,
+    /// No valid access token came with the request.
+    anonymous: bool,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
+impl<S> FromRequestParts<S> for MinPosition
+where
+    Arc<JwtKeys>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(&MIN_POSITION) else {
             return Ok(Self::default());
         };
         let token = value
             .to_str()
             .map_err(|_| ApiError::BadRequest("X-Min-Position is not a position token".into()))?;
-        Position::decode(token)
-            .map(Self)
-            .map_err(|_| ApiError::BadRequest("X-Min-Position is not a position token".into()))
+        let position = Position::decode(token)
+            .map_err(|_| ApiError::BadRequest("X-Min-Position is not a position token".into()))?;
+        let anonymous = bearer(&parts.headers)
+            .is_none_or(|token| Arc::<JwtKeys>::from_ref(state).verify(token).is_err());
+        Ok(Self {
+            position,
+            anonymous,
+        })
     }
 }
 
 impl MinPosition {
-    /// Waits for `models`; returns the freshness to put on the response.
+    /// Waits for `models`; returns the freshness to put on the response. A token naming
+    /// events the store does not hold is refused at once (400) instead of waiting.
     pub async fn wait(&self, pool: &PgPool, models: &[ReadModel]) -> Result<Freshness, ApiError> {
-        if self.0.is_empty() {
+        if self.position.is_empty() {
             return Ok(Freshness::Fresh);
         }
-        let caught_up = position::wait_applied(pool, models, &self.0, MAX_WAIT).await?;
-        Ok(if caught_up {
-            Freshness::Fresh
+        if !position::held(pool, &self.position).await? {
+            return Err(ApiError::BadRequest(
+                "X-Min-Position names events the store does not hold".into(),
+            ));
+        }
+        let _permit = if self.anonymous {
+            match ANONYMOUS.try_acquire() {
+                Ok(permit) => Some(permit),
+                // Too many anonymous waits already: one more lookup, no wait.
+                Err(_) => {
+                    let caught_up =
+                        position::wait_applied(pool, models, &self.position, Duration::ZERO)
+                            .await?;
+                    return Ok(Freshness::of(caught_up));
+                }
+            }
         } else {
-            Freshness::Stale
-        })
+            None
+        };
+        let caught_up = position::wait_applied(pool, models, &self.position, MAX_WAIT).await?;
+        Ok(Freshness::of(caught_up))
     }
 }
 
@@ -57,6 +96,16 @@ impl MinPosition {
 pub enum Freshness {
     Fresh,
     Stale,
+}
+
+impl Freshness {
+    fn of(caught_up: bool) -> Self {
+        if caught_up {
+            Freshness::Fresh
+        } else {
+            Freshness::Stale
+        }
+    }
 }
 
 impl IntoResponseParts for Freshness {

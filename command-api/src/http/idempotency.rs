@@ -2,6 +2,7 @@
 //! restarts and instances. Scope: (caller, method, path, key). Same key and canonically equal
 //! JSON body within 24 h → the first response (2xx/4xx, never 5xx or 429) is replayed with
 //! `Idempotent-Replayed: true`; another body → 422; first request still running → 409.
+//! Requests without a valid access token are never stored.
 //!
 //! A key is claimed with a lease before the handler runs; a process that dies mid-request
 //! leaves the lease to expire, after which the key can be used again.
@@ -88,17 +89,14 @@ async fn handle(
         .to_owned();
 
     let (parts, body) = request.into_parts();
-    // A present but invalid token: let the handler answer 401 without touching keys.
-    let caller = match bearer(&parts.headers) {
-        Some(token) => match state.jwt.verify(token) {
-            Ok(claims) => format!("user:{}", claims.sub),
-            Err(_) => {
-                let request = Request::from_parts(parts, body);
-                return Ok(next.run(request).await);
-            }
-        },
-        None => "anonymous".to_owned(),
+    // Only a signed-in caller's keys are stored. Anonymous requests (register, webhooks)
+    // would share one scope, and anyone could fill the table with a row per random key;
+    // they are safe to retry without one (API.md). A present but invalid token: the handler
+    // answers 401 without touching keys.
+    let Some(claims) = bearer(&parts.headers).and_then(|token| state.jwt.verify(token).ok()) else {
+        return Ok(next.run(Request::from_parts(parts, body)).await);
     };
+    let caller = format!("user:{}", claims.sub);
     let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|_| ApiError::PayloadTooLarge.into_response())?;

@@ -7,5 +7,6 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod lockout;
 pub mod rate_limit;
 pub mod store_error;

@@ -1,29 +1,28 @@
 //! Rate limits of API.md, per instance: commands per user (token bucket) and failed logins
-//! per account. There is deliberately no per-IP limit: many buyers share one address.
+//! per (account, client address) (`lockout`). There is deliberately no per-IP limit on
+//! anything else: many buyers share one address.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{HeaderName, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use uuid::Uuid;
 
 use super::auth::{JwtKeys, bearer};
 use super::error::ApiError;
+use super::lockout::LoginLockout;
 use crate::settings::RateLimitSettings;
 
 pub struct RateLimits {
     commands: DefaultKeyedRateLimiter<Uuid>,
-    failed_logins: DefaultKeyedRateLimiter<String>,
-    /// Accounts whose failed-login budget ran out, until when. Checked before a password is
-    /// verified, so once locked even the right password gets 429 until the window passes.
-    locked: DashMap<String, Instant>,
+    pub logins: LoginLockout,
+    /// The header a trusted proxy puts the client's address in (`CLIENT_IP_HEADER`).
+    pub client_ip_header: Option<HeaderName>,
 }
 
 fn non_zero(n: u32) -> NonZeroU32 {
@@ -34,11 +33,13 @@ impl RateLimits {
     pub fn new(settings: &RateLimitSettings) -> Self {
         let commands = Quota::per_second(non_zero(settings.commands_per_second))
             .allow_burst(non_zero(settings.commands_burst));
-        let failed = Quota::per_minute(non_zero(settings.failed_logins_per_minute));
         Self {
             commands: RateLimiter::keyed(commands),
-            failed_logins: RateLimiter::keyed(failed),
-            locked: DashMap::new(),
+            logins: LoginLockout::new(settings.failed_logins_per_minute),
+            client_ip_header: settings
+                .client_ip_header
+                .as_deref()
+                .and_then(|name| HeaderName::try_from(name).ok()),
         }
     }
 
@@ -51,41 +52,10 @@ impl RateLimits {
         })
     }
 
-    /// Refuses a login attempt for an account that is locked out.
-    pub fn check_login(&self, account: &str) -> Result<(), ApiError> {
-        if let Some(until) = self.locked.get(account) {
-            let now = Instant::now();
-            if *until > now {
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: (*until - now).as_secs_f64().ceil() as u64,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a failed login; the attempt that exceeds the budget locks the account.
-    pub fn record_failed_login(&self, account: &str) -> Result<(), ApiError> {
-        match self.failed_logins.check_key(&account.to_owned()) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                let wait = wait.max(Duration::from_secs(1));
-                self.locked
-                    .insert(account.to_owned(), Instant::now() + wait);
-                Err(ApiError::RateLimited {
-                    retry_after_secs: wait.as_secs_f64().ceil() as u64,
-                })
-            }
-        }
-    }
-
     /// Forgets idle keys so memory stays bounded; run periodically.
     pub fn housekeeping(&self) {
         self.commands.retain_recent();
-        self.failed_logins.retain_recent();
-        let now = Instant::now();
-        self.locked.retain(|_, until| *until > now);
+        self.logins.housekeeping();
     }
 }
 

@@ -32,11 +32,7 @@ pub async fn run(settings: RelaySettings) -> anyhow::Result<()> {
     let publisher = Publisher::new(kafka.clone())?;
     let shutdown = plumbing::shutdown::on_signal();
 
-    let ops_state = OpsState {
-        pool: pool.clone(),
-        kafka,
-        metrics: ops::prometheus(),
-    };
+    let ops_state = OpsState::new(pool.clone(), kafka, shutdown.clone());
     let ops_router: Router = ops::router(ops_state);
     let ops_addr = settings.ops_addr.clone();
     let ops_shutdown = shutdown.clone();

@@ -13,6 +13,7 @@ use crate::http::consistency::Written;
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::extract::Json;
+use crate::http::lockout::ClientAddress;
 use crate::http::store_error::from_execute;
 use crate::state::AppState;
 
@@ -61,13 +62,14 @@ pub async fn register(
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let email = rules::normalize_email(&body.email);
     if email.is_empty() || email.len() > rules::MAX_EMAIL || body.password.len() > 1024 {
         return Err(invalid_credentials());
     }
-    state.limits.check_login(&email)?;
+    state.limits.logins.check(&email, client)?;
     let (user, _) = state
         .users
         .load(&user_id_for_email(&email).to_string())
@@ -75,9 +77,10 @@ pub async fn login(
         .map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
     let stored = user.is_registered().then(|| user.password_hash.clone());
     if !state.passwords.verify(body.password, stored).await? {
-        state.limits.record_failed_login(&email)?;
+        state.limits.logins.failed(&email, client)?;
         return Err(invalid_credentials());
     }
+    state.limits.logins.succeeded(&email, client);
     let user_id = user.user_id.ok_or_else(invalid_credentials)?;
     let now = Utc::now().timestamp().max(0) as u64;
     let access_token = state.jwt.issue(user_id, &user.roles, now)?;

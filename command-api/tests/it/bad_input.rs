@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use plumbing::testkit::TEST_JWT_SECRET;
+use plumbing::testkit;
 use serde_json::json;
 
 use crate::support::{TestApp, assert_problem};
@@ -151,19 +151,22 @@ async fn bad_tokens_get_401_and_write_nothing() {
             "expired",
             token_with(
                 claims(now - 120, "ticketing-api", "ticketing"),
-                TEST_JWT_SECRET,
+                testkit::jwt_secret(),
             ),
         ),
         (
             "wrong audience",
             token_with(
                 claims(now + 600, "someone-else", "ticketing"),
-                TEST_JWT_SECRET,
+                testkit::jwt_secret(),
             ),
         ),
         (
             "wrong issuer",
-            token_with(claims(now + 600, "ticketing-api", "evil"), TEST_JWT_SECRET),
+            token_with(
+                claims(now + 600, "ticketing-api", "evil"),
+                testkit::jwt_secret(),
+            ),
         ),
         (
             "wrong secret",
@@ -331,7 +334,7 @@ async fn wrong_password_and_unknown_email_get_the_same_401() {
 }
 
 #[tokio::test]
-async fn repeated_failed_logins_are_rate_limited_per_account() {
+async fn repeated_failed_logins_from_one_client_are_rate_limited() {
     let app = TestApp::new().await;
     app.register_and_login("target@example.com").await;
     let attempt = |password: &'static str| {

@@ -175,7 +175,7 @@ async fn projection_health_is_reported_to_admins_and_in_metrics() {
 
     let metrics = stack
         .http
-        .get(format!("{}/metrics", stack.projections.url()))
+        .get(format!("{}/metrics", stack.projections.ops_url()))
         .send()
         .await
         .expect("metrics")

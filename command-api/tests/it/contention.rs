@@ -62,7 +62,7 @@ async fn conflicts_retried(stack: &Stack) -> f64 {
     for i in 0..stack.api_count() {
         let text = stack
             .http
-            .get(stack.url_on(i, "/metrics"))
+            .get(stack.ops_url_on(i, "/metrics"))
             .send()
             .await
             .expect("metrics")

@@ -315,9 +315,9 @@ async fn bootstrap_admin_grants_roles_that_the_next_login_carries() {
 async fn every_process_reports_health_readiness_and_metrics() {
     let stack = Stack::start().await;
     let targets = [
-        stack.api.as_ref().expect("api").url(),
-        stack.relay.url(),
-        stack.projections.url(),
+        stack.api.as_ref().expect("api").ops_url(),
+        stack.relay.ops_url(),
+        stack.projections.ops_url(),
     ];
     for base in targets {
         for path in ["/health", "/ready", "/metrics"] {

@@ -5,7 +5,7 @@
 
 use std::process::Stdio;
 
-use plumbing::testkit::{self, TEST_JWT_SECRET};
+use plumbing::testkit;
 
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Stack};
 
@@ -30,13 +30,14 @@ async fn loadgen(stack: &Stack, notifier: Option<&str>, args: &[&str]) -> String
             "PAYMENT_TIMEOUT_SECONDS",
             setting(stack, "PAYMENT_TIMEOUT_SECONDS", "120"),
         )
-        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("JWT_SECRET", testkit::jwt_secret())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     if let Some(notifier) = notifier {
         command.env("LOADGEN_WS", notifier);
+        command.env("LOADGEN_NOTIFIER_OPS", stack.notifier_ops_url(notifier));
     }
     let output = tokio::time::timeout(std::time::Duration::from_secs(240), command.output())
         .await
@@ -112,4 +113,26 @@ async fn a_small_queue_run_passes_the_load_generators_checks() {
         "{out}"
     );
     assert!(out.contains("in joining order: OK"), "{out}");
+}
+
+#[tokio::test]
+async fn a_small_random_ids_run_gets_the_documented_refusal_for_every_made_up_id() {
+    let stack = Stack::start().await;
+    let pid = stack.api.as_ref().expect("api").pid().to_string();
+    let out = loadgen(
+        &stack,
+        None,
+        &[
+            "random-ids",
+            "--requests",
+            "3000",
+            "--accounts",
+            "40",
+            "--pid",
+            &pid,
+        ],
+    )
+    .await;
+    assert!(out.contains("unexpected answers: 0"), "{out}");
+    assert!(out.contains("after 3000"), "{out}");
 }

@@ -16,6 +16,7 @@ mod purchase_load;
 mod realtime;
 mod relay_loss;
 mod replay;
+mod security;
 mod store;
 mod support;
 mod waiting_room;

@@ -610,7 +610,7 @@ async fn other_users_bookings_and_bad_webhooks_are_refused() {
         (
             "stale",
             Some(schemas::webhook::sign(
-                testkit::TEST_WEBHOOK_SECRET.as_bytes(),
+                testkit::webhook_secret().as_bytes(),
                 now - 600,
                 body.as_bytes(),
             )),
@@ -648,11 +648,7 @@ async fn other_users_bookings_and_bad_webhooks_are_refused() {
     assert_eq!(view["status"], "payment_pending");
 
     // A correctly signed notification is applied once; its redelivery answers 200 with no effect.
-    let signed = schemas::webhook::sign(
-        testkit::TEST_WEBHOOK_SECRET.as_bytes(),
-        now,
-        body.as_bytes(),
-    );
+    let signed = schemas::webhook::sign(testkit::webhook_secret().as_bytes(), now, body.as_bytes());
     for _ in 0..2 {
         let reply = stack
             .http

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use plumbing::testkit::TEST_JWT_SECRET;
+use plumbing::testkit;
 use reqwest::Method as M;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -263,7 +263,7 @@ async fn watchers_see_seats_change_and_buyers_see_their_own_booking_only() {
 
     let stats: Value = stack
         .http
-        .get(format!("{notifier}/stats"))
+        .get(stack.notifier_stats_url(&notifier))
         .send()
         .await
         .expect("stats")
@@ -355,11 +355,11 @@ async fn connections_are_authenticated_before_the_upgrade() {
     let sub = uuid::Uuid::new_v4();
     let expired = forge(
         json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "ticketing-api", "iat": now - 600, "exp": now - 120}),
-        TEST_JWT_SECRET,
+        testkit::jwt_secret(),
     );
     let wrong_audience = forge(
         json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "other", "iat": now, "exp": now + 600}),
-        TEST_JWT_SECRET,
+        testkit::jwt_secret(),
     );
     let forged = forge(
         json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "ticketing-api", "iat": now, "exp": now + 600}),
@@ -424,7 +424,7 @@ async fn connections_are_authenticated_before_the_upgrade() {
     let issued = chrono::Utc::now().timestamp();
     let short_lived = forge(
         json!({"sub": sub, "roles": [], "iss": "ticketing", "aud": "ticketing-api", "iat": issued, "exp": issued + 3}),
-        TEST_JWT_SECRET,
+        testkit::jwt_secret(),
     );
     let mut expiring = connect(&notifier, &short_lived).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -615,7 +615,7 @@ async fn a_client_that_never_reads_is_dropped_and_others_keep_receiving() {
         .await;
         let stats: Value = stack
             .http
-            .get(format!("{notifier}/stats"))
+            .get(stack.notifier_stats_url(&notifier))
             .send()
             .await
             .expect("stats")

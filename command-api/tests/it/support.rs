@@ -23,6 +23,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub app: Router,
     pub db: TestDb,
+    /// The state behind `app`, for tests that look at what it holds (cache sizes).
+    pub state: command_api::state::AppState,
 }
 
 pub struct Reply {
@@ -44,9 +46,9 @@ impl TestApp {
             "--kafka-topic-prefix",
             &prefix,
             "--jwt-secret",
-            testkit::TEST_JWT_SECRET,
+            testkit::jwt_secret(),
             "--payment-webhook-secret",
-            testkit::TEST_WEBHOOK_SECRET,
+            testkit::webhook_secret(),
             "--argon2-memory-kib",
             "1024",
             "--argon2-iterations",
@@ -55,8 +57,9 @@ impl TestApp {
         .expect("test settings parse");
         let state = command_api::build_state(&settings).await.expect("state");
         TestApp {
-            app: command_api::app(state),
+            app: command_api::app(state.clone()),
             db,
+            state,
         }
     }
 
@@ -182,7 +185,7 @@ pub fn mint_token(user_id: uuid::Uuid, roles: &[&str]) -> String {
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &serde_json::json!({"sub": user_id, "roles": roles, "iss": "ticketing",
                             "aud": "ticketing-api", "iat": now, "exp": now + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(testkit::TEST_JWT_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(testkit::jwt_secret().as_bytes()),
     )
     .expect("token")
 }
@@ -267,6 +270,16 @@ impl Stack {
         format!("{}{path}", service.url())
     }
 
+    /// The URL of `path` on the operations listener of command-api instance `i`.
+    pub fn ops_url_on(&self, i: usize, path: &str) -> String {
+        let service = if i == 0 {
+            self.api.as_ref().expect("api running")
+        } else {
+            &self.more_apis[i - 1]
+        };
+        format!("{}{path}", service.ops_url())
+    }
+
     pub fn api_count(&self) -> usize {
         1 + self.more_apis.len()
     }
@@ -347,27 +360,35 @@ impl Stack {
         }
         let notifier = Service::start("notifier", &env, true).await;
         let url = notifier.url();
+        let stats = format!("{}/stats", notifier.ops_url());
         self.notifiers.push(notifier);
-        // Live fan-out starts at the latest offsets once partitions are assigned; events
-        // before that are not for this instance.
+        // Live fan-out starts at the end of every partition as it stood when the instance
+        // reported itself consuming; events before that are not for this instance.
         testkit::eventually(
             "the notifier to consume",
             Duration::from_secs(60),
             || async {
-                let stats: Value = self
-                    .http
-                    .get(format!("{url}/stats"))
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
+                let stats: Value = self.http.get(&stats).send().await.ok()?.json().await.ok()?;
                 (stats["consuming"] == true).then_some(())
             },
         )
         .await;
         url
+    }
+
+    /// The operations listener of the notifier at `public_url` (as `start_notifier`
+    /// returned it).
+    pub fn notifier_ops_url(&self, public_url: &str) -> String {
+        self.notifiers
+            .iter()
+            .find(|n| n.url() == public_url)
+            .expect("a notifier this stack started")
+            .ops_url()
+    }
+
+    /// The `/stats` URL of the notifier at `public_url`.
+    pub fn notifier_stats_url(&self, public_url: &str) -> String {
+        format!("{}/stats", self.notifier_ops_url(public_url))
     }
 
     /// Starts one more waiting-room admitter (the first one started becomes active).
@@ -405,7 +426,7 @@ impl Stack {
     pub async fn ledger(&self) -> Value {
         let url = format!(
             "{}/ledger",
-            self.payment_sim.as_ref().expect("sim running").url()
+            self.payment_sim.as_ref().expect("sim running").ops_url()
         );
         self.http
             .get(url)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use plumbing::testkit::TEST_JWT_SECRET;
+use plumbing::testkit;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tower::ServiceExt;
@@ -148,7 +148,7 @@ async fn a_ticket_code_is_drawn_as_an_svg_qr_code_and_a_forged_one_is_refused() 
     let app = TestApp::new().await;
     let token = format!("Bearer {}", mint_token(uuid::Uuid::new_v4(), &[]));
     let event_id = uuid::Uuid::new_v4();
-    let codes = schemas::ticket_codes::TicketCodes::from_jwt_secret(TEST_JWT_SECRET);
+    let codes = schemas::ticket_codes::TicketCodes::from_jwt_secret(testkit::jwt_secret());
     let code = codes.sign(event_id, uuid::Uuid::new_v4(), 0);
     let headers = [
         ("content-type", "application/json"),
@@ -261,7 +261,7 @@ async fn buyers_organizers_and_door_staff_complete_their_flows_in_a_real_browser
         .env("APP_URL", &app_url)
         .env("ADMIN_EMAIL", ADMIN_EMAIL)
         .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("JWT_SECRET", testkit::jwt_secret())
         .env("AXE_JS", &axe)
         .env("CHROMIUM", &chromium)
         .env("SCREENSHOTS", &shots)

@@ -3,6 +3,7 @@
 pub mod clone_store;
 pub mod onsale;
 pub mod queue;
+pub mod random_ids;
 
 use clap::Args;
 

@@ -324,7 +324,7 @@ impl Stage {
             let frames = watchers.frames.load(std::sync::atomic::Ordering::Relaxed);
             let stats: Value = api
                 .http
-                .get(format!("{}/stats", target.notifier))
+                .get(format!("{}/stats", target.notifier_ops))
                 .send()
                 .await?
                 .json()

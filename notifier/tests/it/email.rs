@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use plumbing::testkit::{self, TEST_JWT_SECRET};
+use plumbing::testkit;
 use schemas::ticket_codes::TicketCodes;
 use uuid::Uuid;
 
@@ -50,7 +50,7 @@ async fn mails_the_buyer_once_per_confirmation_and_cancellation() {
     assert_eq!(mail.message_id(), expected_id(confirmed, "confirmed"));
     assert!(mail.header("to").is_some_and(|to| to.contains(&email)));
     assert_eq!(mail.header("subject"), Some("Your tickets for Night Opera"));
-    let codes = TicketCodes::from_jwt_secret(TEST_JWT_SECRET);
+    let codes = TicketCodes::from_jwt_secret(testkit::jwt_secret());
     for index in 0..3 {
         let code = codes.sign(show, confirmed, index);
         assert!(

@@ -315,9 +315,25 @@ where
             loaded.read = ticket;
         }
         let answer = then(&loaded.aggregate, loaded.version as u64);
+        // Nothing stored under this id (a caller's made-up id): keep no entry for it, or
+        // random ids would fill the cache. A slot someone else holds stays (a unit may be
+        // about to create the stream).
+        if loaded.version == 0 && !loaded.fresh {
+            *guard = None;
+            drop(guard);
+            self.inner.slots.remove_if(aggregate_id, |_, held| {
+                Arc::ptr_eq(held, &slot) && Arc::strong_count(held) <= 2
+            });
+            return Ok(answer);
+        }
         drop(guard);
         self.inner.evict_idle();
         Ok(answer)
+    }
+
+    /// How many streams the cache holds (bounded; see `CACHE_CAPACITY`).
+    pub fn cached_streams(&self) -> usize {
+        self.inner.slots.len()
     }
 
     /// Keeps the cached state of a stream up to date with an event a consumer received:

@@ -31,6 +31,10 @@ pub struct Settings {
     pub database_url: String,
     #[arg(long, env = "PAYMENT_SIM_ADDR", default_value = "127.0.0.1:8090")]
     pub addr: String,
+    /// Operations listener: `/health` and `/ledger` (which lists every charge), apart from
+    /// the port the saga calls.
+    #[arg(long, env = "OPS_ADDR", default_value = "127.0.0.1:9105")]
+    pub ops_addr: String,
     /// Where answers are posted.
     #[arg(
         long,
@@ -39,7 +43,7 @@ pub struct Settings {
     )]
     pub webhook_url: String,
     #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: String,
+    pub payment_webhook_secret: String,
     /// Delay before a charge is answered, in milliseconds.
     #[arg(long, env = "PAYMENT_SIM_LATENCY_MS", default_value_t = 200)]
     pub latency_ms: u64,
@@ -56,6 +60,7 @@ struct SimState {
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    plumbing::secrets::check("PAYMENT_WEBHOOK_SECRET", &settings.payment_webhook_secret)?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
         .connect(&settings.database_url)
@@ -65,7 +70,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sender = outbox::Sender {
         pool: pool.clone(),
         url: settings.webhook_url.clone(),
-        secret: settings.webhook_secret.clone().into_bytes(),
+        secret: settings.payment_webhook_secret.clone().into_bytes(),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?,
@@ -76,23 +81,40 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         latency: Duration::from_millis(settings.latency_ms),
         failure_rate: settings.failure_rate.clamp(0.0, 1.0),
     };
+    let ops_listener =
+        plumbing::ops::spawn_listener(&settings.ops_addr, ops_app(state.clone()), shutdown.clone())
+            .await?;
     let served = plumbing::ops::serve(settings.addr.clone(), app(state), shutdown.clone()).await;
     shutdown.cancel();
     let _ = sending.await;
+    let _ = ops_listener.await;
     served
 }
 
 fn app(state: SimState) -> Router {
     Router::new()
-        .route("/health", get(|| async { "ok" }))
+        .merge(plumbing::ops::public_router())
         .route("/v1/charges", post(charge))
         .route("/v1/refunds", post(refund))
+        .with_state(state)
+}
+
+fn ops_app(state: SimState) -> Router {
+    Router::new()
+        .merge(plumbing::ops::public_router())
         .route("/ledger", get(ledger_view))
         .with_state(state)
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// A database failure: logged here with its cause, answered without it (the caller learns
+/// nothing about the schema or the connection).
+fn internal(err: &sqlx::Error) -> Response {
+    tracing::error!(error = %err, "payment simulator storage failed");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
 async fn charge(State(state): State<SimState>, Json(request): Json<ChargeRequest>) -> Response {
@@ -105,7 +127,7 @@ async fn charge(State(state): State<SimState>, Json(request): Json<ChargeRequest
             Json(serde_json::json!({ "payment_id": request.payment_id, "status": status })),
         )
             .into_response(),
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+        Err(err) => internal(&err),
     }
 }
 
@@ -117,13 +139,13 @@ async fn refund(State(state): State<SimState>, Json(request): Json<RefundRequest
         )
             .into_response(),
         Ok(false) => error(StatusCode::CONFLICT, "nothing captured to refund"),
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+        Err(err) => internal(&err),
     }
 }
 
 async fn ledger_view(State(state): State<SimState>) -> Response {
     match ledger::entries(&state.pool).await {
         Ok(entries) => Json(entries).into_response(),
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+        Err(err) => internal(&err),
     }
 }
