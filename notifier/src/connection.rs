@@ -160,7 +160,7 @@ pub async fn run(socket: Upgraded, state: WsState, claims: AccessClaims) {
                         Ok(None) => break,
                         Err(err) => break 'connection Some((err.close_code(), "protocol error")),
                         Ok(Some(Incoming::Close)) => break 'connection Some((1000, "")),
-                        Ok(Some(Incoming::Ping(payload))) => wire::pong(&payload),
+                        Ok(Some(Incoming::Ping(payload))) => wire::pong(payload),
                         Ok(Some(Incoming::Pong | Incoming::Binary)) => continue,
                         Ok(Some(Incoming::Text(text))) if limit.allow(last_seen) => {
                             // Boxed: the store read behind it would otherwise make every

@@ -1,51 +1,41 @@
-//! WebSocket framing (RFC 6455), the server's side of it. A server frame is never masked,
-//! so one encoded frame — header and payload — is the same bytes for every client: a room
-//! frame is encoded once and each connection writes those bytes as they are, with no buffer
-//! of its own. Client frames (always masked) are decoded by a [`Decoder`] that holds bytes
-//! only while a frame is incomplete.
+//! WebSocket frames of the server's side, through `tungstenite`'s frame codec
+//! (`FrameHeader`, `Frame`) under buffers of our own. A server frame is never masked, so one
+//! encoded frame — header and payload — is the same bytes for every client: a room frame is
+//! encoded once and each connection writes those bytes as they are, with no buffer of its
+//! own. Client frames (always masked) are parsed by a [`Decoder`] that holds bytes only while
+//! a frame is incomplete; what tungstenite's `WebSocket` would add per connection (a read
+//! buffer it never releases, a write buffer every frame is copied into) is left out (ADR 0007).
 //!
-//! What is left out on purpose: extensions (no `permessage-deflate` is negotiated) and
-//! subprotocols; clients only send small text messages.
+//! No extension (`permessage-deflate`) and no subprotocol is agreed; clients only send small
+//! text messages.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::io::Cursor;
 
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CONTINUATION: u8 = 0x0;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
+use bytes::Bytes;
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader, Utf8Bytes};
 
-/// A whole, final, unmasked server frame.
-fn encode(opcode: u8, payload: &[u8]) -> Bytes {
-    let len = payload.len();
-    let mut out = BytesMut::with_capacity(len + 10);
-    out.put_u8(0x80 | opcode);
-    match len {
-        0..=125 => out.put_u8(len as u8),
-        126..=0xFFFF => {
-            out.put_u8(126);
-            out.put_u16(len as u16);
-        }
-        _ => {
-            out.put_u8(127);
-            out.put_u64(len as u64);
-        }
-    }
-    out.extend_from_slice(payload);
-    out.freeze()
+fn encode(frame: Frame) -> Bytes {
+    let mut out = Vec::with_capacity(frame.len());
+    // Writing into a Vec cannot fail.
+    let _ = frame.format(&mut out);
+    Bytes::from(out)
 }
 
 pub fn text(payload: &str) -> Bytes {
-    encode(TEXT, payload.as_bytes())
+    encode(Frame::message(
+        Bytes::copy_from_slice(payload.as_bytes()),
+        OpCode::Data(Data::Text),
+        true,
+    ))
 }
 
 pub fn ping() -> Bytes {
-    encode(PING, &[])
+    encode(Frame::ping(Bytes::new()))
 }
 
-pub fn pong(payload: &[u8]) -> Bytes {
-    encode(PONG, payload)
+pub fn pong(payload: Bytes) -> Bytes {
+    encode(Frame::pong(payload))
 }
 
 /// A close frame with `code` and a reason (cut to fit a control frame's 125 bytes).
@@ -54,10 +44,10 @@ pub fn close(code: u16, reason: &str) -> Bytes {
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
-    let mut payload = Vec::with_capacity(2 + end);
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..end]);
-    encode(CLOSE, &payload)
+    encode(Frame::close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from(&reason[..end]),
+    })))
 }
 
 /// A message from the client.
@@ -65,7 +55,7 @@ pub fn close(code: u16, reason: &str) -> Bytes {
 pub enum Incoming {
     Text(String),
     Binary,
-    Ping(Vec<u8>),
+    Ping(Bytes),
     Pong,
     Close,
 }
@@ -83,11 +73,11 @@ pub enum WireError {
 
 impl WireError {
     pub fn close_code(&self) -> u16 {
-        match self {
-            WireError::Protocol(_) => 1002,
-            WireError::TooBig => 1009,
-            WireError::NotUtf8 => 1007,
-        }
+        u16::from(match self {
+            WireError::Protocol(_) => CloseCode::Protocol,
+            WireError::TooBig => CloseCode::Size,
+            WireError::NotUtf8 => CloseCode::Invalid,
+        })
     }
 }
 
@@ -95,8 +85,8 @@ impl WireError {
 /// answered as they come).
 pub struct Decoder {
     buf: Vec<u8>,
-    /// A fragmented message being joined: its opcode and the payload so far.
-    partial: Option<(u8, Vec<u8>)>,
+    /// A fragmented message being joined: whether it is text, and the payload so far.
+    partial: Option<(Data, Vec<u8>)>,
     max_message: usize,
 }
 
@@ -116,123 +106,112 @@ impl Decoder {
     /// The next whole message, `None` until one is complete.
     pub fn next_message(&mut self) -> Result<Option<Incoming>, WireError> {
         loop {
-            let Some((fin, opcode, payload)) = self.frame()? else {
+            let Some((header, payload)) = self.frame()? else {
                 // Nothing pending keeps no memory: clients are quiet for long stretches.
                 if self.buf.is_empty() {
                     self.buf = Vec::new();
                 }
                 return Ok(None);
             };
-            let message = match opcode {
-                CLOSE => Incoming::Close,
-                PING => Incoming::Ping(payload),
-                PONG => Incoming::Pong,
-                TEXT | BINARY if self.partial.is_some() => {
-                    return Err(WireError::Protocol("a new message inside a fragmented one"));
+            let fin = header.is_final;
+            let data = match header.opcode {
+                OpCode::Control(Control::Close) => return Ok(Some(Incoming::Close)),
+                OpCode::Control(Control::Ping) => {
+                    return Ok(Some(Incoming::Ping(Bytes::from(payload))));
                 }
-                TEXT | BINARY if !fin => {
-                    self.partial = Some((opcode, payload));
-                    continue;
+                OpCode::Control(_) => return Ok(Some(Incoming::Pong)),
+                OpCode::Data(data) => data,
+            };
+            let (kind, whole) = match (data, self.partial.take()) {
+                (Data::Continue, None) => {
+                    return Err(WireError::Protocol("a continuation of nothing"));
                 }
-                TEXT | BINARY => whole(opcode, payload)?,
-                CONTINUATION => {
-                    let Some((first, mut joined)) = self.partial.take() else {
-                        return Err(WireError::Protocol("a continuation of nothing"));
-                    };
+                (Data::Continue, Some((kind, mut joined))) => {
                     if joined.len() + payload.len() > self.max_message {
                         return Err(WireError::TooBig);
                     }
                     joined.extend_from_slice(&payload);
-                    if !fin {
-                        self.partial = Some((first, joined));
-                        continue;
-                    }
-                    whole(first, joined)?
+                    (kind, joined)
                 }
-                _ => return Err(WireError::Protocol("unknown opcode")),
+                (_, Some(_)) => {
+                    return Err(WireError::Protocol("a new message inside a fragmented one"));
+                }
+                (kind, None) => (kind, payload),
             };
-            return Ok(Some(message));
+            if !fin {
+                self.partial = Some((kind, whole));
+                continue;
+            }
+            return match kind {
+                Data::Text => String::from_utf8(whole)
+                    .map(|text| Some(Incoming::Text(text)))
+                    .map_err(|_| WireError::NotUtf8),
+                _ => Ok(Some(Incoming::Binary)),
+            };
         }
     }
 
-    /// One complete frame off the buffer, unmasked: (fin, opcode, payload).
-    fn frame(&mut self) -> Result<Option<(bool, u8, Vec<u8>)>, WireError> {
-        let [b0, b1, ..] = self.buf[..] else {
+    /// One complete frame off the buffer, with its payload unmasked.
+    fn frame(&mut self) -> Result<Option<(FrameHeader, Vec<u8>)>, WireError> {
+        let mut cursor = Cursor::new(&self.buf[..]);
+        let Some((header, len)) =
+            FrameHeader::parse(&mut cursor).map_err(|_| WireError::Protocol("unknown opcode"))?
+        else {
             return Ok(None);
         };
-        if b0 & 0x70 != 0 {
+        if header.rsv1 || header.rsv2 || header.rsv3 {
             return Err(WireError::Protocol(
                 "reserved bits set (no extension was agreed)",
             ));
         }
-        if b1 & 0x80 == 0 {
+        let Some(mask) = header.mask else {
             return Err(WireError::Protocol("client frames must be masked"));
-        }
-        let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0F);
-        let (len, at) = match b1 & 0x7F {
-            126 => match self.buf.get(2..4) {
-                Some(n) => (u64::from(u16::from_be_bytes([n[0], n[1]])), 4),
-                None => return Ok(None),
-            },
-            127 => match self.buf.get(2..10) {
-                Some(n) => (u64::from_be_bytes(n.try_into().unwrap_or_default()), 10),
-                None => return Ok(None),
-            },
-            n => (u64::from(n), 2),
         };
-        if opcode >= CLOSE && (!fin || len > 125) {
+        if matches!(header.opcode, OpCode::Control(_)) && (!header.is_final || len > 125) {
             return Err(WireError::Protocol("control frames are short and whole"));
         }
         let len = usize::try_from(len)
             .ok()
             .filter(|len| *len <= self.max_message)
             .ok_or(WireError::TooBig)?;
-        let Some(mask) = self.buf.get(at..at + 4) else {
+        let start = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+        let Some(masked) = self.buf.get(start..start.saturating_add(len)) else {
             return Ok(None);
         };
-        let mask = [mask[0], mask[1], mask[2], mask[3]];
-        let start = at + 4;
-        let Some(masked) = self.buf.get(start..start + len) else {
-            return Ok(None);
-        };
+        // tungstenite keeps its unmasking to itself; it is one XOR per byte.
         let payload = masked
             .iter()
-            .enumerate()
-            .map(|(i, b)| b ^ mask[i % 4])
+            .zip(mask.iter().cycle())
+            .map(|(b, m)| b ^ m)
             .collect();
         self.buf.drain(..start + len);
-        Ok(Some((fin, opcode, payload)))
+        Ok(Some((header, payload)))
     }
-}
-
-fn whole(opcode: u8, payload: Vec<u8>) -> Result<Incoming, WireError> {
-    if opcode == BINARY {
-        return Ok(Incoming::Binary);
-    }
-    String::from_utf8(payload)
-        .map(Incoming::Text)
-        .map_err(|_| WireError::NotUtf8)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A client frame as a browser sends it: masked.
-    fn client(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-        match payload.len() {
-            n @ 0..=125 => out.push(0x80 | n as u8),
-            n => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    /// A client frame as a browser sends it, made by tungstenite's client side.
+    fn client(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let header = FrameHeader {
+            is_final: fin,
+            opcode,
+            mask: Some([0x37, 0xfa, 0x21, 0x3d]),
+            ..FrameHeader::default()
+        };
+        let mut out = Vec::new();
+        Frame::from_payload(header, Bytes::copy_from_slice(payload))
+            .format(&mut out)
+            .expect("a Vec takes every write");
         out
     }
+
+    const TEXT: OpCode = OpCode::Data(Data::Text);
+    const CONTINUE: OpCode = OpCode::Data(Data::Continue);
+    const PING: OpCode = OpCode::Control(Control::Ping);
+    const PONG: OpCode = OpCode::Control(Control::Pong);
 
     #[test]
     fn server_frames_carry_the_length_in_the_shortest_form_and_no_mask() {
@@ -263,7 +242,7 @@ mod tests {
             got,
             vec![
                 Incoming::Text(r#"{"type":"subscribe"}"#.into()),
-                Incoming::Ping(b"hi".to_vec())
+                Incoming::Ping(Bytes::from_static(b"hi"))
             ]
         );
         assert_eq!(decoder.buf.capacity(), 0, "an idle decoder holds no buffer");
@@ -274,7 +253,7 @@ mod tests {
         let mut decoder = Decoder::new(1024);
         decoder.push(&client(false, TEXT, b"Hel"));
         decoder.push(&client(true, PONG, b""));
-        decoder.push(&client(true, CONTINUATION, b"lo"));
+        decoder.push(&client(true, CONTINUE, b"lo"));
         assert_eq!(decoder.next_message(), Ok(Some(Incoming::Pong)));
         assert_eq!(
             decoder.next_message(),
@@ -292,6 +271,7 @@ mod tests {
         };
         let mut unmasked = client(true, TEXT, b"x");
         unmasked[1] &= 0x7F;
+        unmasked.drain(2..6);
         assert_eq!(refused(unmasked, 16).close_code(), 1002);
         assert_eq!(
             refused(client(true, TEXT, &[0xff, 0xfe]), 16).close_code(),
@@ -302,12 +282,12 @@ mod tests {
             1009
         );
         assert_eq!(refused(client(false, PING, b""), 16).close_code(), 1002);
-        assert_eq!(
-            refused(client(true, CONTINUATION, b"x"), 16).close_code(),
-            1002
-        );
+        assert_eq!(refused(client(true, CONTINUE, b"x"), 16).close_code(), 1002);
         let mut compressed = client(true, TEXT, b"x");
         compressed[0] |= 0x40;
         assert_eq!(refused(compressed, 16).close_code(), 1002);
+        let mut reserved = client(true, TEXT, b"x");
+        reserved[0] = 0x83;
+        assert_eq!(refused(reserved, 16).close_code(), 1002);
     }
 }

@@ -8,14 +8,12 @@ use std::time::Duration;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use domain::show::Show;
 use hyper::upgrade::OnUpgrade;
 use plumbing::jwt::TokenVerifier;
 use plumbing::store::AggregateStore;
 use serde::Deserialize;
 use serde_json::json;
-use sha1::{Digest, Sha1};
 
 use crate::rooms::Hub;
 
@@ -97,8 +95,8 @@ pub async fn upgrade(
             "this connection cannot be upgraded",
         );
     };
-    // The connection's one task: the upgraded socket is served here, without a WebSocket
-    // library's per-connection buffers (see `wire`).
+    // The connection's one task: the upgraded socket is served here with tungstenite's frame
+    // codec, without its per-connection buffers (see `wire`).
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             crate::connection::run(upgraded, state, claims).await;
@@ -116,7 +114,7 @@ pub async fn upgrade(
 }
 
 /// The `Sec-WebSocket-Accept` answering a valid WebSocket (version 13) upgrade request
-/// (RFC 6455, section 4.2), `None` when the request is not one.
+/// (RFC 6455, section 4.2; the key derived by tungstenite), `None` when the request is not one.
 fn handshake_accept(headers: &HeaderMap) -> Option<HeaderValue> {
     let has_token = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|v| {
@@ -134,10 +132,7 @@ fn handshake_accept(headers: &HeaderMap) -> Option<HeaderValue> {
         return None;
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
-    let mut sha1 = Sha1::new();
-    sha1.update(key.as_bytes());
-    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(sha1.finalize())).ok()
+    HeaderValue::from_str(&tungstenite::handshake::derive_accept_key(key.as_bytes())).ok()
 }
 
 #[cfg(test)]
