@@ -163,3 +163,49 @@ pub async fn last_confirmation(
     .fetch_one(pool)
     .await?)
 }
+
+/// Whether every watcher's seat map (seat → the status its last frame gave it) matches the
+/// store's inventory now, seat by seat; with a line saying so.
+pub async fn watchers_agree(
+    pool: &PgPool,
+    event: &Event,
+    maps: &[std::collections::HashMap<String, String>],
+) -> anyhow::Result<(bool, String)> {
+    let store: AggregateStore<SectionInventory> =
+        AggregateStore::new(pool.clone(), ()).with_snapshots(100);
+    let event_id: Uuid = event.id.parse().context("event id")?;
+    let now = Utc::now();
+    let mut sections = std::collections::HashMap::new();
+    for section in &event.sections {
+        let (inventory, _) = store
+            .current(&inventory_id(event_id, &section.section_id))
+            .await?;
+        sections.insert(section.section_id.clone(), inventory);
+    }
+    let (mut seats, mut wrong) = (0usize, Vec::new());
+    for map in maps {
+        for (seat, status) in map {
+            seats += 1;
+            let section = seat.split(':').next().unwrap_or_default();
+            let actual = sections
+                .get(section)
+                .map_or("unknown section", |inventory| {
+                    inventory.seat_status(seat, now)
+                });
+            if actual != status {
+                wrong.push(format!("{seat}: {status}, store {actual}"));
+            }
+        }
+    }
+    let line = format!(
+        "watchers' seat maps: {seats} seat statuses on {} timed sockets, {} differ from the store{}",
+        maps.len(),
+        wrong.len(),
+        if wrong.is_empty() {
+            String::new()
+        } else {
+            format!(" (e.g. {:?})", &wrong[..wrong.len().min(5)])
+        }
+    );
+    Ok((wrong.is_empty(), line))
+}

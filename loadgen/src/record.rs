@@ -41,6 +41,15 @@ impl Recorder {
             .map(|h| Duration::from_micros(h.value_at_quantile(0.99)))
     }
 
+    /// Samples in a named histogram.
+    pub fn count(&self, name: &str) -> u64 {
+        self.histograms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map_or(0, Histogram::len)
+    }
+
     /// One line per histogram: count, p50, p90, p99, max in milliseconds.
     pub fn print(&self) {
         let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,9 +1,9 @@
 //! Kafka → rooms. Each notifier instance consumes every topic with a group of its own
-//! (`notifier-<instance>`, from the end of every partition as it stood at start), so instances scale out without a shared
-//! pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
-//! over `coalesce` (a burst of a thousand holds is a few frames, not a thousand), a window
-//! that widens with the room's size (see `window`), and carry the section counts of the
-//! inventory as of the newest event seen.
+//! (`notifier-<instance>`, from the end of every partition as it stood at start), so
+//! instances scale out without a shared pub/sub: each delivers everything to its own clients. Seat changes are coalesced per event
+//! over at least `coalesce` (a burst of a thousand holds is a few frames, not a thousand),
+//! and longer while the room's previous frame is still being written to its members (see
+//! `due`), and carry the section counts of the inventory as of the newest event seen.
 //!
 //! Frames are made from what the events carry and from aggregates cached here and kept up
 //! to date by the same events (`observe`): an aggregate is read from the store only the
@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::rooms::Hub;
+use crate::seat_map::SeatMap;
 
 pub struct Fanout {
     pub hub: Arc<Hub>,
@@ -48,16 +49,57 @@ struct Pending {
     since: Option<std::time::Instant>,
 }
 
-/// Subscribers one coalescing window is sized for; a bigger room waits proportionally
-/// longer (up to `MAX_WINDOW`), so an event watched by 10,000 clients costs the server a
-/// tenth of the frames per second rather than saturating it.
-const MEMBERS_PER_WINDOW: usize = 1_000;
-const MAX_WINDOW: Duration = Duration::from_secs(1);
+/// The longest a seat change waits for its room's previous frame to be delivered.
+const MAX_WAIT: Duration = Duration::from_millis(500);
 
-/// How long seat changes of a room with `members` subscribers are merged before a frame.
-fn window(base: Duration, members: usize) -> Duration {
-    let factor = u32::try_from(members.div_ceil(MEMBERS_PER_WINDOW).max(1)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(MAX_WINDOW.max(base))
+/// Whether a batch of seat changes whose oldest arrived `waited` ago goes out now: after the
+/// `base` window, once the room's previous frame has reached (nearly) every member, or after
+/// `MAX_WAIT` regardless. A room of 10,000 thus gets as many frames as its sockets can take,
+/// each carrying everything since the last, rather than a backlog that grows behind them;
+/// a small room gets a frame every `base`.
+fn due(waited: Duration, base: Duration, delivered: impl FnOnce() -> bool) -> bool {
+    waited >= base && (waited >= MAX_WAIT || delivered())
+}
+
+/// Runs the fan-out on a thread and runtime of its own, with its own small pool: taking in
+/// events and deciding frames must not queue behind the sockets' writes (a frame to 10,000
+/// members wakes 10,000 connection tasks, and a task woken in the shared runtime would wait
+/// for all of them). The answer arrives when it stops.
+pub fn spawn_dedicated(
+    hub: Arc<Hub>,
+    database_url: String,
+    kafka: KafkaSettings,
+    instance: String,
+    coalesce: Duration,
+    shutdown: CancellationToken,
+) -> tokio::sync::oneshot::Receiver<anyhow::Result<()>> {
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name("fan-out".into())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot build the fan-out runtime")
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let pool = plumbing::db::connect(&database_url, 4).await?;
+                        let fanout = Fanout {
+                            hub,
+                            bookings: AggregateStore::new(pool.clone(), ()),
+                            payments: AggregateStore::new(pool.clone(), ()),
+                            inventory: AggregateStore::new(pool, ()).with_snapshots(100),
+                            coalesce,
+                        };
+                        fanout.run(kafka, instance, shutdown).await
+                    })
+                });
+            let _ = done.send(outcome);
+        });
+    if let Err(err) = started {
+        tracing::error!(error = %err, "cannot start the fan-out thread");
+    }
+    stopped
 }
 
 /// Assigns every partition of `topics` at its end as it stands now (its high watermark).
@@ -114,11 +156,12 @@ impl Fanout {
             .context("the fan-out consumer's assignment panicked")??;
         self.hub.set_consuming();
         let mut pending: HashMap<Uuid, Pending> = HashMap::new();
+        let mut maps: HashMap<Uuid, SeatMap> = HashMap::new();
         let mut flush = tokio::time::interval(self.coalesce);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = flush.tick() => self.flush(&mut pending).await,
+                _ = flush.tick() => self.flush(&mut pending, &mut maps).await,
                 message = consumer.recv() => match message {
                     Ok(message) => {
                         let Some(envelope) = message.payload().and_then(|p| serde_json::from_slice::<Envelope>(p).ok()) else {
@@ -199,8 +242,7 @@ impl Fanout {
                         status: booking.status,
                         failure_reason: booking.failure_reason.clone(),
                     };
-                    self.hub
-                        .publish(&format!("user:{user}"), frame.to_frame().into());
+                    self.hub.publish(&format!("user:{user}"), &frame.to_frame());
                 }
             }
             DecodedEvent::Show(ShowEvent::AnnouncementPosted { message, .. }) => {
@@ -209,7 +251,7 @@ impl Fanout {
                 };
                 let frame = ServerMessage::Announcement { event_id, message };
                 self.hub
-                    .publish(&format!("event:{event_id}"), frame.to_frame().into());
+                    .publish(&format!("event:{event_id}"), &frame.to_frame());
             }
             DecodedEvent::Payment(event) => {
                 self.payments
@@ -232,8 +274,7 @@ impl Fanout {
                         booking_id,
                         status: payment.status,
                     };
-                    self.hub
-                        .publish(&format!("user:{user}"), frame.to_frame().into());
+                    self.hub.publish(&format!("user:{user}"), &frame.to_frame());
                 }
             }
             _ => {}
@@ -241,16 +282,19 @@ impl Fanout {
         Ok(())
     }
 
-    /// Sends one `seat_status` frame per event with changes since the last flush.
-    async fn flush(&self, pending: &mut HashMap<Uuid, Pending>) {
+    /// Sends one `seat_status` frame per event with changes since the last flush, encoded
+    /// once for every subscriber, after updating the event's seat map (what a subscriber
+    /// that fell behind is resynchronised from).
+    async fn flush(&self, pending: &mut HashMap<Uuid, Pending>, maps: &mut HashMap<Uuid, SeatMap>) {
         let now = Utc::now();
         let due: Vec<Uuid> = pending
             .iter()
             .filter(|(show, batch)| {
-                let members = self.hub.room_size(&format!("event:{show}"));
-                batch
-                    .since
-                    .is_none_or(|since| since.elapsed() >= window(self.coalesce, members))
+                batch.since.is_none_or(|since| {
+                    due(since.elapsed(), self.coalesce, || {
+                        self.hub.delivered_to_room(&format!("event:{show}"))
+                    })
+                })
             })
             .map(|(show, _)| *show)
             .collect();
@@ -298,8 +342,11 @@ impl Fanout {
                 changes,
                 sections,
             };
-            self.hub
-                .publish(&format!("event:{show}"), frame.to_frame().into());
+            let room = format!("event:{show}");
+            let map = maps.entry(show).or_insert_with(|| SeatMap::new(show));
+            map.update(batch.position, states);
+            self.hub.set_resync(&room, Arc::new(map.clone()));
+            self.hub.publish(&room, &frame.to_frame());
         }
     }
 }
@@ -309,11 +356,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_window_grows_with_the_room_and_stays_bounded() {
+    fn changes_wait_for_the_window_then_for_the_previous_frame_at_most_max_wait() {
         let base = Duration::from_millis(25);
-        assert_eq!(window(base, 0), base);
-        assert_eq!(window(base, 1_000), base);
-        assert_eq!(window(base, 10_000), Duration::from_millis(250));
-        assert_eq!(window(base, 1_000_000), MAX_WINDOW);
+        let ms = Duration::from_millis;
+        assert!(!due(ms(10), base, || true), "inside the window");
+        assert!(
+            due(ms(25), base, || true),
+            "the previous frame is delivered"
+        );
+        assert!(
+            !due(ms(300), base, || false),
+            "the previous frame is on its way"
+        );
+        assert!(due(MAX_WAIT, base, || false), "waited long enough");
     }
 }

@@ -1,10 +1,14 @@
-//! notifier: Kafka → WebSocket rooms (`fanout`, `rooms`, `ws`), waiting-room positions
-//! (`queue_push`) and email (`email`).
+//! notifier: Kafka → WebSocket rooms (`fanout`, `seat_map`, `rooms`, `ws`, `connection`,
+//! `client`, `wire`), waiting-room positions (`queue_push`) and email (`email`).
 
+pub mod client;
+pub mod connection;
 pub mod email;
 pub mod fanout;
 pub mod queue_push;
 pub mod rooms;
+pub mod seat_map;
+pub mod wire;
 pub mod ws;
 
 use std::sync::Arc;
@@ -55,9 +59,23 @@ pub struct Settings {
     /// Names this instance's consumer group (`notifier-<id>`); random when unset.
     #[arg(long, env = "NOTIFIER_INSTANCE_ID")]
     pub instance_id: Option<String>,
-    /// Frames queued per connection before a slow client is dropped.
-    #[arg(long, env = "WS_CLIENT_BUFFER", default_value_t = 256)]
+    /// Frames an event room keeps for members that are behind; a member further behind gets
+    /// a seat-map resync instead of the frames it missed.
+    #[arg(long, env = "WS_CLIENT_BUFFER", default_value_t = 64)]
     pub client_buffer: usize,
+    /// A write to a client not done within this many milliseconds drops it (a client that
+    /// stopped reading, once its socket buffers are full).
+    #[arg(long, env = "WS_SEND_TIMEOUT_MS", default_value_t = 5000)]
+    pub send_timeout_ms: u64,
+    /// Event rooms one connection may be in (API.md: 20).
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 20)]
+    pub max_subscriptions: usize,
+    /// Messages a client may send per second, sustained; more are answered `rate_limited`.
+    #[arg(long, env = "WS_CLIENT_MESSAGES_PER_SECOND", default_value_t = 10)]
+    pub client_messages_per_second: u32,
+    /// Messages a client may send at once (a reconnect re-subscribing to all its rooms).
+    #[arg(long, env = "WS_CLIENT_MESSAGES_BURST", default_value_t = 30)]
+    pub client_messages_burst: u32,
     #[arg(long, env = "WS_HEARTBEAT_SECONDS", default_value_t = 15)]
     pub heartbeat_seconds: u64,
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
@@ -124,20 +142,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     .await?;
     let kafka = settings.infra.kafka();
     let shutdown = plumbing::shutdown::on_signal();
-    let hub = Hub::new();
+    let hub = Hub::new(settings.client_buffer);
     let instance = settings
         .instance_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
 
-    let fanout = fanout::Fanout {
-        hub: hub.clone(),
-        bookings: AggregateStore::new(pool.clone(), ()),
-        payments: AggregateStore::new(pool.clone(), ()),
-        inventory: AggregateStore::new(pool.clone(), ()).with_snapshots(100),
-        coalesce: Duration::from_millis(settings.coalesce_ms.max(1)),
-    };
-    let fanout_task = tokio::spawn(fanout.run(kafka.clone(), instance, shutdown.clone()));
+    let fanout_task = fanout::spawn_dedicated(
+        hub.clone(),
+        settings.infra.database_url.clone(),
+        kafka.clone(),
+        instance,
+        Duration::from_millis(settings.coalesce_ms.max(1)),
+        shutdown.clone(),
+    );
     let queue_task = tokio::spawn(
         queue_push::QueuePush {
             hub: hub.clone(),
@@ -163,10 +181,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 &settings.jwt_audience,
             ),
             allowed_origins: allowed_origins(&settings.ws_allowed_origins),
-            client_buffer: settings.client_buffer,
             heartbeat: Duration::from_secs(settings.heartbeat_seconds.max(1)),
             idle_timeout: Duration::from_secs(settings.idle_timeout_seconds.max(1)),
+            send_timeout: Duration::from_millis(settings.send_timeout_ms.max(1)),
+            max_subscriptions: settings.max_subscriptions,
+            client_messages_per_second: settings.client_messages_per_second,
+            client_messages_burst: settings.client_messages_burst,
         }),
+        shows: AggregateStore::new(pool.clone(), ()),
     };
     let ops_router = Router::new()
         .route("/stats", get(stats).with_state(hub))

@@ -132,6 +132,6 @@ impl QueuePush {
         };
         metrics::counter!("ws_queue_position_frames_total").increment(1);
         self.hub
-            .publish(&format!("user:{}", place.user_id), frame.to_frame().into());
+            .publish(&format!("user:{}", place.user_id), &frame.to_frame());
     }
 }

@@ -1,41 +1,42 @@
 //! `GET /ws`: the WebSocket endpoint. The token (`Authorization: Bearer` or `?token=`) is
 //! checked before the upgrade (401 otherwise), and the `Origin`, when present, must be in
-//! `WS_ALLOWED_ORIGINS` (403). Each connection joins its `user:{id}` room; clients
-//! subscribe to `event:{id}` rooms. Heartbeats: a ping every `heartbeat` and a close after
-//! `idle_timeout` without any frame from the client; close code 4001 when the token expires.
+//! `WS_ALLOWED_ORIGINS` (403). The upgraded socket is served by `connection`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use plumbing::jwt::{AccessClaims, TokenVerifier};
-use schemas::ws::{ClientMessage, ServerMessage};
+use domain::show::Show;
+use hyper::upgrade::OnUpgrade;
+use plumbing::jwt::TokenVerifier;
+use plumbing::store::AggregateStore;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
-use uuid::Uuid;
 
-use crate::rooms::{Frame, Hub};
+use crate::rooms::Hub;
 
 pub struct WsConfig {
     pub verifier: TokenVerifier,
     /// Allowed `Origin` values; empty allows any.
     pub allowed_origins: Vec<String>,
-    /// Frames queued per connection before it counts as slow and is dropped.
-    pub client_buffer: usize,
     pub heartbeat: Duration,
     pub idle_timeout: Duration,
+    /// A write (with the frames gathered into it) not done by then drops the client.
+    pub send_timeout: Duration,
+    /// Event rooms one connection may be in.
+    pub max_subscriptions: usize,
+    pub client_messages_per_second: u32,
+    pub client_messages_burst: u32,
 }
 
 #[derive(Clone)]
 pub struct WsState {
     pub hub: Arc<Hub>,
     pub config: Arc<WsConfig>,
+    /// Events, to check that a room to join names one the caller may see.
+    pub shows: AggregateStore<Show>,
 }
 
 #[derive(Deserialize)]
@@ -56,10 +57,10 @@ fn refuse(status: StatusCode, detail: &str) -> Response {
 
 pub async fn upgrade(
     State(state): State<WsState>,
-    headers: HeaderMap,
     Query(query): Query<TokenQuery>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Response {
+    let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
         && !state.config.allowed_origins.is_empty()
         && !state.config.allowed_origins.iter().any(|o| o == origin)
@@ -82,114 +83,56 @@ pub async fn upgrade(
         Ok(claims) => claims,
         Err(err) => return refuse(StatusCode::UNAUTHORIZED, &err.to_string()),
     };
-    let Ok(ws) = ws else {
+    let Some(accept) = handshake_accept(headers) else {
         return refuse(
             StatusCode::BAD_REQUEST,
             "this endpoint speaks WebSocket only",
         );
     };
-    // Small per-connection buffers: the defaults (128 KiB to read and 128 KiB to write) cost
-    // over 100 KiB of memory per idle connection, and a client only ever sends tiny frames.
-    // Frames still go out whole; only how much is gathered before a write changes.
-    ws.max_message_size(16 * 1024)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(256 * 1024)
-        .on_upgrade(move |socket| connection(socket, state, claims))
-}
-
-fn error_frame(code: &str, message: &str) -> String {
-    ServerMessage::Error {
-        code: code.to_owned(),
-        message: message.to_owned(),
-    }
-    .to_frame()
-}
-
-/// `event:{uuid}` rooms are the only ones a client may join; `user:` rooms are implicit.
-fn valid_event_room(room: &str) -> bool {
-    room.strip_prefix("event:")
-        .is_some_and(|id| Uuid::parse_str(id).is_ok())
-}
-
-fn handle_client_text(state: &WsState, id: u64, text: &str) -> String {
-    let Ok(message) = serde_json::from_str::<ClientMessage>(text) else {
-        return error_frame(
-            "bad_message",
-            "expected {\"type\": \"subscribe\" | \"unsubscribe\", \"room\": \"event:{id}\"}",
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "this connection cannot be upgraded",
         );
     };
-    let (ClientMessage::Subscribe { room } | ClientMessage::Unsubscribe { room }) = &message;
-    if !valid_event_room(room) {
-        return error_frame("bad_room", "room must be event:{event_id}");
-    }
-    let room = room.clone();
-    match message {
-        ClientMessage::Subscribe { .. } => {
-            state.hub.join(id, &room);
-            ServerMessage::Subscribed { room }.to_frame()
+    // The connection's one task: the upgraded socket is served here with tungstenite's frame
+    // codec, without its per-connection buffers (see `wire`).
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            crate::connection::run(upgraded, state, claims).await;
         }
-        ClientMessage::Unsubscribe { .. } => {
-            state.hub.leave(id, &room);
-            ServerMessage::Unsubscribed { room }.to_frame()
-        }
-    }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
 }
 
-async fn connection(mut socket: WebSocket, state: WsState, claims: AccessClaims) {
-    let (tx, mut rx) = mpsc::channel::<Frame>(state.config.client_buffer.max(1));
-    let id = state.hub.connect(format!("user:{}", claims.sub), tx);
-    let expires = Instant::now()
-        + Duration::from_secs(
-            claims
-                .exp
-                .saturating_sub(chrono::Utc::now().timestamp().max(0) as u64),
-        );
-    let mut heartbeat = tokio::time::interval(state.config.heartbeat);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut last_seen = Instant::now();
-    let close = loop {
-        tokio::select! {
-            frame = rx.recv() => match frame {
-                Some(frame) => {
-                    if socket.send(Message::Text(Utf8Bytes::from(frame.as_ref()))).await.is_err() {
-                        break None;
-                    }
-                }
-                // The hub dropped us (too slow): say why and go.
-                None => break Some((1008, "too slow: frames were not read in time")),
-            },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    last_seen = Instant::now();
-                    let reply = handle_client_text(&state, id, text.as_str());
-                    if socket.send(Message::Text(reply.into())).await.is_err() {
-                        break None;
-                    }
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                Some(Ok(_)) => last_seen = Instant::now(), // pong, ping, binary
-            },
-            _ = heartbeat.tick() => {
-                if last_seen.elapsed() > state.config.idle_timeout {
-                    break Some((1001, "idle timeout"));
-                }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
-                }
-            }
-            _ = tokio::time::sleep_until(expires) => break Some((4001, "token expired")),
-        }
+/// The `Sec-WebSocket-Accept` answering a valid WebSocket (version 13) upgrade request
+/// (RFC 6455, section 4.2; the key derived by tungstenite), `None` when the request is not one.
+fn handshake_accept(headers: &HeaderMap) -> Option<HeaderValue> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
     };
-    state.hub.disconnect(id);
-    if let Some((code, reason)) = close {
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+    if !has_token(header::CONNECTION, "upgrade")
+        || !has_token(header::UPGRADE, "websocket")
+        || headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .map(HeaderValue::as_bytes)
+            != Some(b"13")
+    {
+        return None;
     }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+    HeaderValue::from_str(&tungstenite::handshake::derive_accept_key(key.as_bytes())).ok()
 }
 
 #[cfg(test)]
@@ -197,14 +140,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_event_rooms_with_uuids_are_joinable() {
-        assert!(valid_event_room(
-            "event:2f6c1a3e-0d3b-4d7a-9f77-2b9c0f3c7a10"
-        ));
-        assert!(!valid_event_room("event:nope"));
-        assert!(!valid_event_room(
-            "user:2f6c1a3e-0d3b-4d7a-9f77-2b9c0f3c7a10"
-        ));
-        assert!(!valid_event_room("event:"));
+    fn answers_the_handshake_of_rfc_6455() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        headers.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        // The example of RFC 6455, section 1.3.
+        assert_eq!(
+            handshake_accept(&headers),
+            Some(HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
+        );
+        headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+        assert_eq!(handshake_accept(&headers), None);
     }
 }

@@ -408,7 +408,17 @@ async fn connections_are_authenticated_before_the_upgrade() {
         f["type"] == "error"
     })
     .await;
-    subscribe(&mut socket, &uuid::Uuid::new_v4().to_string()).await;
+    // An event that does not exist is no room to join.
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "room": format!("event:{}", uuid::Uuid::new_v4())}),
+    )
+    .await;
+    let error = next_matching(&mut socket, Duration::from_secs(5), |f| {
+        f["type"] == "error"
+    })
+    .await;
+    assert_eq!(error["code"], "unknown_room");
 
     // A connection whose token expires is closed with 4001, not left open past it.
     let issued = chrono::Utc::now().timestamp();
@@ -432,6 +442,109 @@ async fn connections_are_authenticated_before_the_upgrade() {
         chrono::Utc::now().timestamp() >= issued + 2,
         "closed before the token expired"
     );
+}
+
+/// A draft event of `organizer`'s (visible to them only); returns its id.
+async fn draft(stack: &Stack, organizer: &str, name: &str) -> String {
+    let starts = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let (status, _, body) = stack
+        .call(
+            M::POST,
+            "/api/events",
+            organizer,
+            Some(json!({"name": name, "venue": "Hall", "starts_at": starts})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["event_id"].as_str().expect("event id").to_owned()
+}
+
+/// The answer to a `subscribe` to `event`: `subscribed`, or the `error` frame.
+async fn try_subscribe(socket: &mut Socket, event: &str) -> Value {
+    send(
+        socket,
+        json!({"type": "subscribe", "room": format!("event:{event}")}),
+    )
+    .await;
+    next_matching(socket, Duration::from_secs(10), |f| {
+        f["type"] == "subscribed" || f["type"] == "error"
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_21st_subscription_gets_an_error_frame_and_others_drafts_are_unknown_rooms() {
+    let mut stack = Stack::with_payments(&[]).await;
+    let notifier = stack.start_notifier(&[]).await;
+    let organizer = stack.organizer("many@example.com").await;
+    let other = stack.organizer("other@example.com").await;
+    let mut events = Vec::new();
+    for n in 0..21 {
+        events.push(draft(&stack, &organizer, &format!("Draft {n}")).await);
+    }
+    let foreign = draft(&stack, &other, "Not yours").await;
+    let mut socket = connect(&notifier, &organizer).await;
+
+    // Someone else's draft does not exist for this caller; one's own drafts may be watched.
+    let refused = try_subscribe(&mut socket, &foreign).await;
+    assert_eq!(refused["code"], "unknown_room", "{refused}");
+    for event in &events[..20] {
+        subscribe(&mut socket, event).await;
+    }
+    // Subscribing again to a room already joined takes no new place.
+    subscribe(&mut socket, &events[0]).await;
+    let refused = try_subscribe(&mut socket, &events[20]).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["code"], "too_many_subscriptions", "{refused}");
+    assert!(refused["message"].is_string(), "{refused}");
+
+    // The connection stays usable: leaving a room makes space for another.
+    send(
+        &mut socket,
+        json!({"type": "unsubscribe", "room": format!("event:{}", events[0])}),
+    )
+    .await;
+    next_matching(&mut socket, Duration::from_secs(10), |f| {
+        f["type"] == "unsubscribed"
+    })
+    .await;
+    subscribe(&mut socket, &events[20]).await;
+}
+
+#[tokio::test]
+async fn a_client_sending_faster_than_its_rate_limit_gets_rate_limited_error_frames() {
+    let mut stack = Stack::with_payments(&[]).await;
+    let notifier = stack
+        .start_notifier(&[
+            ("WS_CLIENT_MESSAGES_PER_SECOND", "1"),
+            ("WS_CLIENT_MESSAGES_BURST", "5"),
+        ])
+        .await;
+    let token = buyer(&stack, "flood@example.com").await;
+    let mut socket = connect(&notifier, &token).await;
+    let room = format!("event:{}", uuid::Uuid::new_v4());
+    for _ in 0..20 {
+        send(&mut socket, json!({"type": "unsubscribe", "room": room})).await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 20 {
+        answers.push(
+            next_matching(&mut socket, Duration::from_secs(10), |f| {
+                f["type"] == "unsubscribed" || f["type"] == "error"
+            })
+            .await,
+        );
+    }
+    let limited = answers
+        .iter()
+        .filter(|f| f["type"] == "error" && f["code"] == "rate_limited")
+        .count();
+    // The burst is served; most of the rest (a token refills each second) is refused.
+    assert!(
+        (10..=15).contains(&limited),
+        "{limited} of 20 rate limited: {answers:?}"
+    );
+    assert_eq!(answers[0]["type"], "unsubscribed", "the burst is served");
 }
 
 /// Resident memory of a process, in KiB.

@@ -39,6 +39,9 @@ pub struct Common {
     /// WebSocket connections subscribed to the (first) event.
     #[arg(long)]
     pub ws: Option<usize>,
+    /// Time hold → frame latency on every n-th WebSocket connection (from the first).
+    #[arg(long, default_value_t = 100)]
+    pub ws_sample_every: usize,
     /// The notifier's process id, to report its memory per connection.
     #[arg(long, env = "NOTIFIER_PID")]
     pub notifier_pid: Option<u32>,
@@ -262,23 +265,24 @@ impl Stage {
         let tracker = Arc::new(E2eTracker::default());
         let mut watchers = None;
         let ws = common.ws.unwrap_or(0);
+        let notifier_pid = common.notifier_pid;
+        let rss_before = notifier_pid.and_then(watch::rss_kib);
         if ws > 0 {
-            let before = common.notifier_pid.and_then(watch::rss_kib);
             let tokens: Vec<String> = seeded.iter().map(|b| b.token.clone()).collect();
             let connected = Watchers::connect(
                 &target.notifier,
                 &tokens,
                 ws,
+                common.ws_sample_every,
                 &events[0].id,
                 tracker.clone(),
                 recorder.clone(),
             )
             .await?;
-            if let (Some(before), Some(after)) =
-                (before, common.notifier_pid.and_then(watch::rss_kib))
+            if let (Some(before), Some(after)) = (rss_before, notifier_pid.and_then(watch::rss_kib))
             {
                 println!(
-                    "notifier RSS {} MiB → {} MiB with {ws} connections: {:.1} KiB per connection",
+                    "notifier RSS {} MiB → {} MiB with {ws} idle connections: {:.1} KiB per connection",
                     before / 1024,
                     after / 1024,
                     after.saturating_sub(before) as f64 / ws as f64
@@ -286,6 +290,7 @@ impl Stage {
             }
             watchers = Some(connected);
         }
+        let cpu_before = Cpu::now(notifier_pid);
 
         let plan = Plan {
             picker,
@@ -300,6 +305,7 @@ impl Stage {
         let started_at = chrono::Utc::now();
         let outcome = drive::drive(&api, &seeded, &plan, (ws > 0).then(|| tracker.clone())).await;
         let stopped = std::time::Instant::now();
+        let cpu = Cpu::now(notifier_pid).since(&cpu_before);
         println!("--- results ---");
         drive::print(&outcome);
         if let Some(tps) = reference {
@@ -312,8 +318,9 @@ impl Stage {
                 outcome.answered_per_second() / tps,
             );
         }
+        cpu.print();
         crate::checks::lag_after_load(&self.pool).await?;
-        if let Some(watchers) = watchers {
+        if let Some(watchers) = &watchers {
             let frames = watchers.frames.load(std::sync::atomic::Ordering::Relaxed);
             let stats: Value = api
                 .http
@@ -324,19 +331,32 @@ impl Stage {
                 .await?;
             println!(
                 "fan-out: {frames} frames to {} clients ({:.0} frames/s over the run), \
-                 dropped slow clients {}, closed {}",
+                 dropped slow clients {}, resyncs {}, closed {}",
                 watchers.connected,
                 frames as f64 / outcome.elapsed.as_secs_f64(),
                 stats["dropped_slow_clients"],
+                stats["resyncs"],
                 watchers.closed.load(std::sync::atomic::Ordering::Relaxed),
             );
-            if let Some(p99) = recorder.p99(E2E) {
+            if let (Some(before), Some(peak)) =
+                (rss_before, notifier_pid.and_then(watch::peak_rss_kib))
+            {
                 println!(
-                    "command → WebSocket frame p99 {:.1} ms",
-                    p99.as_secs_f64() * 1e3
+                    "notifier peak RSS {} MiB under load: {:.1} KiB per connection above its {} MiB before connecting",
+                    peak / 1024,
+                    peak.saturating_sub(before) as f64 / ws as f64,
+                    before / 1024,
                 );
             }
-            watchers.close();
+            if let Some(p99) = recorder.p99(E2E) {
+                println!(
+                    "command → WebSocket frame p99 {:.1} ms ({} frames timed on {} of {} sockets)",
+                    p99.as_secs_f64() * 1e3,
+                    recorder.count(E2E),
+                    watchers.timed,
+                    watchers.connected,
+                );
+            }
         }
         recorder.print();
         let quiet = if common.no_wait {
@@ -346,7 +366,24 @@ impl Stage {
                 .saturating_sub(stopped.elapsed())
                 .max(Duration::from_millis(1))
         };
-        let correct = crate::checks::correctness(&self.pool, &events, quiet).await?;
+        let mut correct = crate::checks::correctness(&self.pool, &events, quiet).await?;
+        if let Some(watchers) = watchers {
+            // The frames of the last expiries may still be on their way: poll until the maps
+            // agree with the store, or a deadline.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let (agree, line) = loop {
+                let maps = watchers.seat_maps();
+                let (agree, line) =
+                    crate::checks::watchers_agree(&self.pool, &events[0], &maps).await?;
+                if agree || std::time::Instant::now() >= deadline {
+                    break (agree, line);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
+            println!("{line}");
+            correct &= agree;
+            watchers.close();
+        }
         if let Some(baseline) = &statements {
             crate::statements::report(&self.pool, baseline, outcome.holds_created).await?;
         }
@@ -365,5 +402,63 @@ impl Stage {
             );
         }
         Ok(correct)
+    }
+}
+
+/// CPU time of loadgen itself and of the notifier, to tell whose figure a run measures.
+struct Cpu {
+    at: std::time::Instant,
+    loadgen: Duration,
+    notifier: Option<(u32, Duration)>,
+}
+
+/// What the driving phase cost each process.
+struct CpuUsed {
+    wall: Duration,
+    loadgen: Duration,
+    notifier: Option<Duration>,
+}
+
+impl Cpu {
+    fn now(notifier: Option<u32>) -> Self {
+        Self {
+            at: std::time::Instant::now(),
+            loadgen: watch::cpu_time(std::process::id()).unwrap_or_default(),
+            notifier: notifier.and_then(|pid| Some((pid, watch::cpu_time(pid)?))),
+        }
+    }
+
+    fn since(&self, before: &Cpu) -> CpuUsed {
+        CpuUsed {
+            wall: self.at.saturating_duration_since(before.at),
+            loadgen: self.loadgen.saturating_sub(before.loadgen),
+            notifier: self
+                .notifier
+                .zip(before.notifier)
+                .map(|((_, now), (_, then))| now.saturating_sub(then)),
+        }
+    }
+}
+
+impl CpuUsed {
+    fn print(&self) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let share = |used: Duration| {
+            100.0 * used.as_secs_f64() / (self.wall.as_secs_f64() * cores).max(1e-9)
+        };
+        print!(
+            "CPU over the {:.1} s of load ({cores} cores): loadgen {:.1} s = {:.0}% of the machine",
+            self.wall.as_secs_f64(),
+            self.loadgen.as_secs_f64(),
+            share(self.loadgen),
+        );
+        match self.notifier {
+            Some(notifier) => println!(
+                ", notifier {:.1} s = {:.0}%",
+                notifier.as_secs_f64(),
+                share(notifier)
+            ),
+            None => println!(),
+        }
     }
 }
