@@ -8,12 +8,15 @@ use chrono::{DateTime, Duration, Utc};
 use cqrs_es::DomainEvent;
 use domain::booking::ticket::ticket_id;
 use domain::booking::{BookingEvent, CancelReason, GeneralAdmission, IssuedTicket, TicketStatus};
+use domain::customer::{CustomerEvent, customer_places_id};
 use domain::inventory::InventoryEvent;
 use domain::ledger::{DocumentKind, InvoiceLine, LedgerEvent};
 use domain::money::Money;
 use domain::payment::PaymentEvent;
 use domain::show::{QueueSettings, Row, Section, ShowEvent, Tier};
 use domain::user::{Address, Role, UserEvent};
+use domain::voucher::book::VoucherBookEvent;
+use domain::voucher::{Discount, VoucherEvent};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -728,6 +731,51 @@ pub fn every_event_type(history: &mut History) -> Made {
         vec![line(2, -3000)],
         -6000,
     );
+
+    // A voucher with its book entry, a use taken and given back, and a buyer's counted
+    // places: no read model folds them (uses are read from the write side), but they travel.
+    let voucher = Uuid::new_v4();
+    history.push(
+        "voucher_book",
+        &show.to_string(),
+        VoucherBookEvent::VoucherCodeAdded {
+            voucher_id: voucher,
+            code: "EARLY".into(),
+        },
+    );
+    history.push(
+        "voucher",
+        &voucher.to_string(),
+        VoucherEvent::VoucherCreated {
+            voucher_id: voucher,
+            show_id: show,
+            code: "EARLY".into(),
+            discount: Discount::Percent(10),
+            max_uses: 10,
+            valid_until: None,
+            tier_ids: vec![],
+            created_at: Utc::now(),
+        },
+    );
+    for event in [
+        VoucherEvent::VoucherRedeemed {
+            booking_id: b5,
+            redeemed_at: Utc::now(),
+        },
+        VoucherEvent::VoucherReturned { booking_id: b5 },
+    ] {
+        history.push("voucher", &voucher.to_string(), event);
+    }
+    let counted = customer_places_id(show, buyer);
+    for event in [
+        CustomerEvent::PlacesReserved {
+            booking_id: b5,
+            places: 3,
+        },
+        CustomerEvent::PlacesReleased { booking_id: b5 },
+    ] {
+        history.push("customer_places", &counted, event);
+    }
 
     // A show cancelled at version 2, and one cancelled before `reason` existed (version 1).
     let (cancelled_v2, cancelled_v1) = (Uuid::new_v4(), Uuid::new_v4());
