@@ -5,6 +5,7 @@ pub mod client;
 pub mod connection;
 pub mod email;
 pub mod fanout;
+pub mod per_user;
 pub mod queue_push;
 pub mod rooms;
 pub mod seat_map;
@@ -67,6 +68,9 @@ pub struct Settings {
     /// stopped reading, once its socket buffers are full).
     #[arg(long, env = "WS_SEND_TIMEOUT_MS", default_value_t = 5000)]
     pub send_timeout_ms: u64,
+    /// WebSocket connections one user may hold open at once (API.md: 10).
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_USER", default_value_t = 10)]
+    pub max_connections_per_user: usize,
     /// Event rooms one connection may be in (API.md: 20).
     #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 20)]
     pub max_subscriptions: usize,
@@ -189,6 +193,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             client_messages_burst: settings.client_messages_burst,
         }),
         shows: AggregateStore::new(pool.clone(), ()),
+        user_connections: per_user::UserConnections::new(settings.max_connections_per_user),
     };
     let ops_router = Router::new()
         .route("/stats", get(stats).with_state(hub))

@@ -1,6 +1,7 @@
 //! `GET /ws`: the WebSocket endpoint. The token (`Authorization: Bearer` or `?token=`) is
 //! checked before the upgrade (401 otherwise), and the `Origin`, when present, must be in
-//! `WS_ALLOWED_ORIGINS` (403). The upgraded socket is served by `connection`.
+//! `WS_ALLOWED_ORIGINS` (403), and a user may hold at most `WS_MAX_CONNECTIONS_PER_USER`
+//! connections (429). The upgraded socket is served by `connection`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub struct WsConfig {
 pub struct WsState {
     pub hub: Arc<Hub>,
     pub config: Arc<WsConfig>,
+    pub user_connections: Arc<crate::per_user::UserConnections>,
     /// Events, to check that a room to join names one the caller may see.
     pub shows: AggregateStore<Show>,
 }
@@ -45,9 +47,21 @@ pub struct TokenQuery {
 }
 
 fn refuse(status: StatusCode, detail: &str) -> Response {
-    let body = json!({"type": format!("/problems/{}", if status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "forbidden" }),
+    let slug = match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::TOO_MANY_REQUESTS => "rate-limited",
+        StatusCode::BAD_REQUEST => "bad-request",
+        _ => "forbidden",
+    };
+    let body = json!({"type": format!("/problems/{slug}"),
                       "title": status.canonical_reason().unwrap_or("Error"), "status": status.as_u16(), "detail": detail});
     let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // A connection of the user has to close first; a few seconds is a fair retry.
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/problem+json"),
@@ -95,9 +109,16 @@ pub async fn upgrade(
             "this connection cannot be upgraded",
         );
     };
+    let Some(slot) = state.user_connections.acquire(claims.sub) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many open connections for this user; close one first",
+        );
+    };
     // The connection's one task: the upgraded socket is served here with tungstenite's frame
     // codec, without its per-connection buffers (see `wire`).
     tokio::spawn(async move {
+        let _slot = slot;
         if let Ok(upgraded) = on_upgrade.await {
             crate::connection::run(upgraded, state, claims).await;
         }

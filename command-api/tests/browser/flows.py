@@ -285,6 +285,27 @@ def flow_declined(page, e1):
     expect(seat(page, target)).to_have_attribute("data-status", "available", timeout=20000)
 
 
+def flow_best_seats_with_voucher(page, e1, organizer_token):
+    """2b. The best two seats with a voucher: the server chooses them, the booking shows the
+    discount line and the discounted total; a bad code is explained without leaving."""
+    ok("POST", f"/api/events/{e1}/vouchers", {"code": "FRIENDS", "discount": {"percent": 10}, "max_uses": 5}, organizer_token)
+    open_event(page, e1)
+    page.fill("#voucher-code", "NO-SUCH-CODE")
+    page.fill("#best-quantity", "2")
+    page.click("#best-hold")
+    expect(page.locator("[data-voucher-error]")).to_be_visible(timeout=15000)
+    page.fill("#voucher-code", "friends")
+    page.click("#best-hold")
+    page.wait_for_url(f"{APP}/bookings/*")
+    expect(page.locator("[data-booking-status]")).to_have_attribute("data-booking-status", "held", timeout=15000)
+    expect(page.locator("[data-discount]")).to_be_visible(timeout=15000)
+    expect(page.locator("#lines li:not([data-discount])")).to_have_count(2)
+    # Two stalls seats at 45.00 with 10% off.
+    expect(page.locator("#total")).to_contain_text("81")
+    shot(page, "checkout-best-seats-voucher")
+    axe(page, "checkout-best-seats-voucher")
+
+
 def flow_two_browsers(browser, page_a, e1, organizer_token):
     """3. Two browsers on one event: a hold in B shows as held in A within 1 s; the notifier
     is restarted while B holds again, and A resynchronises from the availability read."""
@@ -521,6 +542,7 @@ def main():
         timings["1 purchase"] = time.monotonic() - started
         for name, run in [
             ("2 declined card", lambda: flow_declined(page_a, e1)),
+            ("2b best seats with a voucher", lambda: flow_best_seats_with_voucher(page_a, e1, org)),
             ("3 two browsers", lambda: flow_two_browsers(browser, page_a, e1, org)),
             ("4 queue", lambda: flow_queue(browser, e2)),
         ]:

@@ -159,3 +159,48 @@ async fn a_client_message_over_16_kib_is_closed_with_1009() {
         .expect("ping");
     assert_eq!(next(&mut other).await, Message::Pong("still".into()));
 }
+
+#[tokio::test]
+async fn a_user_past_the_connection_cap_is_refused_with_429_until_one_closes() {
+    let db = testkit::fresh_database().await;
+    let mut env = testkit::service_env(&db.url, &testkit::unique_prefix());
+    env.insert("WS_MAX_CONNECTIONS_PER_USER".into(), "2".into());
+    let service = Service::start("notifier", &env, true).await;
+    let now = chrono::Utc::now().timestamp();
+    let user = uuid::Uuid::new_v4();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": user, "roles": [], "iss": "ticketing", "aud": "ticketing-api",
+                "iat": now, "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(testkit::jwt_secret().as_bytes()),
+    )
+    .expect("token");
+    let url = format!(
+        "{}/ws?token={token}",
+        service.url().replacen("http://", "ws://", 1)
+    );
+    let (mut first, _) = tokio_tungstenite::connect_async(&url).await.expect("first");
+    let (_second, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("second");
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!("the third connection was not refused with 429: {other:?}"),
+    }
+    // Closing one frees its slot (polled: the server notices the close asynchronously).
+    first.close(None).await.expect("close");
+    testkit::eventually(
+        "the closed connection's slot to be given back",
+        Duration::from_secs(10),
+        || async {
+            tokio_tungstenite::connect_async(&url)
+                .await
+                .ok()
+                .map(|_| ())
+        },
+    )
+    .await;
+}

@@ -5,8 +5,8 @@
 // Controls for endpoints that do not exist yet stay off until they do (API.md, Commerce and
 // Sessions); each page renders them only when its flag is on.
 export const FEATURES = {
-  vouchers: false,
-  bestAvailable: false,
+  vouchers: true,
+  bestAvailable: true,
   waitingList: false,
   transfers: true,
   ticketPdf: true,

@@ -63,6 +63,9 @@ function render() {
     const name = event?.sections.find((s) => s.section_id === ga.section_id)?.name || ga.section_id;
     lines.push(`<li><span>${esc(name)} × ${esc(ga.quantity)}</span></li>`);
   }
+  if (booking.discount?.amount_minor > 0) {
+    lines.push(`<li data-discount><span>Voucher</span><span>−${esc(money(booking.discount))}</span></li>`);
+  }
   $("lines").innerHTML = lines.join("");
   $("total").textContent = money(booking.total);
   $("pay").textContent = `Pay ${money(booking.total)}`;

@@ -124,7 +124,29 @@ async function hold() {
   const body = { event_id: eventId };
   if (seats.length) body.seats = seats;
   if (generalAdmission.length) body.general_admission = generalAdmission;
-  const button = $("hold");
+  await placeBooking(body, $("hold"));
+}
+
+/// The voucher code typed in the commerce slot, if any.
+function voucherCode() {
+  const code = ($("voucher-code")?.value || "").trim();
+  return code || null;
+}
+
+/// Asks for the best `quantity` seats (the server chooses them on its current seat map).
+async function holdBest() {
+  if (!signedIn()) {
+    toLogin("Sign in to hold your seats.");
+    return;
+  }
+  const quantity = Number($("best-quantity").value);
+  const body = { event_id: eventId, best_available: { quantity } };
+  await placeBooking(body, $("best-hold"));
+}
+
+async function placeBooking(body, button) {
+  const code = voucherCode();
+  if (code) body.voucher_code = code;
   button.disabled = true;
   $("hold-message").innerHTML = "";
   try {
@@ -135,11 +157,15 @@ async function hold() {
     location.assign(`/bookings/${reply.body.booking_id}`);
   } catch (err) {
     button.disabled = false;
-    if (err.status === 409) {
+    if (err.status === 409 && body.best_available) {
+      $("hold-message").innerHTML = `<p class="notice bad">No ${body.best_available.quantity} seats side by side are left. Try fewer, or pick seats on the map.</p>`;
+    } else if (err.status === 409) {
       for (const id of err.body.unavailable || []) map.setStatus(id, "held");
       for (const s of err.body.unavailable_sections || []) map.setSectionAvailable(s.section_id, s.available);
       updateSummary();
       $("hold-message").innerHTML = `<p class="notice bad">Some of your picks were just taken. They are marked on the map; choose others.</p>`;
+    } else if (err.status === 422 && String(err.body.type || "").endsWith("/voucher-invalid")) {
+      $("hold-message").innerHTML = `<p class="notice bad" data-voucher-error>That voucher code cannot be used here: ${esc(err.message)}.</p>`;
     } else if (err.status === 403 && String(err.body.type || "").includes("queue")) {
       location.reload();
     } else if (err.status !== 401) {
@@ -184,7 +210,29 @@ async function openShop() {
   perf.seats = map.seats.size;
   performance.mark("seatmap-ready");
   $("map").dataset.ready = "true";
-  if (FEATURES.vouchers || FEATURES.bestAvailable) $("commerce-slot").dataset.enabled = "true";
+  renderCommerce();
+}
+
+/// A voucher field and a "best seats" control, when the event has seated sections.
+function renderCommerce() {
+  const slot = $("commerce-slot");
+  const seated = event.sections.some((s) => s.kind === "seated");
+  let html = "";
+  if (FEATURES.vouchers) {
+    html += `<label class="field">Voucher code
+      <input id="voucher-code" name="voucher_code" autocomplete="off" maxlength="32" spellcheck="false"></label>`;
+  }
+  if (FEATURES.bestAvailable && seated) {
+    html += `<div class="best">
+      <label class="field">Best seats, side by side
+        <input id="best-quantity" type="number" min="1" max="10" value="2" inputmode="numeric"></label>
+      <button type="button" id="best-hold" class="secondary">Hold the best seats</button>
+    </div>`;
+  }
+  if (!html) return;
+  slot.innerHTML = html;
+  slot.dataset.enabled = "true";
+  $("best-hold")?.addEventListener("click", holdBest);
 }
 
 function showQueue(place) {
