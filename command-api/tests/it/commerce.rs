@@ -284,6 +284,17 @@ async fn a_customer_limit_holds_under_a_race_and_ended_bookings_give_back_places
         Some(json!({"max_tickets_per_customer": 4})),
     )
     .await;
+    eventually(
+        "the event's detail to show its limit",
+        Duration::from_secs(30),
+        || async {
+            let (status, _, detail) = stack
+                .call(M::GET, &format!("/api/events/{event}"), &organizer, None)
+                .await;
+            (status == 200 && detail["max_tickets_per_customer"] == 4).then_some(())
+        },
+    )
+    .await;
     create_voucher(
         &stack,
         &organizer,

@@ -42,6 +42,7 @@ pub struct ShowViewRow {
     pub sales_open_at: Option<Ts>,
     pub sales_close_at: Option<Ts>,
     pub queue: Option<Value>,
+    pub max_tickets_per_customer: Option<i32>,
     pub sections: Value,
     pub tiers: Value,
     pub min_price_minor: Option<i64>,
@@ -103,6 +104,7 @@ impl Model for Catalog {
                     sales_open_at: None,
                     sales_close_at: None,
                     queue: None,
+                    max_tickets_per_customer: None,
                     sections: Value::Array(Vec::new()),
                     tiers: Value::Array(Vec::new()),
                     min_price_minor: None,
@@ -130,6 +132,7 @@ impl Model for Catalog {
                 sales_open_at,
                 sales_close_at,
                 queue,
+                max_tickets_per_customer,
                 ..
             } => {
                 rows.shows.update(&key, |s| {
@@ -137,6 +140,8 @@ impl Model for Catalog {
                     s.sales_open_at = Some((*sales_open_at).into());
                     s.sales_close_at = Some((*sales_close_at).into());
                     s.queue = queue.as_ref().map(json);
+                    s.max_tickets_per_customer =
+                        max_tickets_per_customer.and_then(|m| i32::try_from(m).ok());
                 });
             }
             // Announcements are pushed live by the notifier; the catalogue keeps none.
@@ -163,6 +168,7 @@ pub struct Show {
     pub sales_open_at: Option<DateTime<Utc>>,
     pub sales_close_at: Option<DateTime<Utc>>,
     queue: Option<Json<QueueSettings>>,
+    max_tickets_per_customer: Option<i32>,
     sections: Json<Vec<Section>>,
     tiers: Json<Vec<Tier>>,
     min_price_minor: Option<i64>,
@@ -207,6 +213,9 @@ impl Show {
             sales_open_at: self.sales_open_at,
             sales_close_at: self.sales_close_at,
             queue: self.queue.map(|q| q.0),
+            max_tickets_per_customer: self
+                .max_tickets_per_customer
+                .and_then(|m| u32::try_from(m).ok()),
             sections: self.sections.0,
             tiers: self.tiers.0,
         }
@@ -214,7 +223,8 @@ impl Show {
 }
 
 const COLUMNS: &str = "event_id, organizer_id, name, venue, description, starts_at, status,
-    sales_open_at, sales_close_at, queue, sections, tiers, min_price_minor, currency";
+    sales_open_at, sales_close_at, queue, max_tickets_per_customer, sections, tiers,
+    min_price_minor, currency";
 
 /// One event, whatever its status.
 pub async fn show(pool: &PgPool, event_id: Uuid) -> Result<Option<Show>, sqlx::Error> {

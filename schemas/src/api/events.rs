@@ -123,6 +123,9 @@ pub struct EventDetail {
     pub sales_open_at: Option<DateTime<Utc>>,
     pub sales_close_at: Option<DateTime<Utc>>,
     pub queue: Option<QueueSettings>,
+    /// Most places (held and paid) one user may have for the event; absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tickets_per_customer: Option<u32>,
     pub sections: Vec<Section>,
     pub tiers: Vec<Tier>,
 }
