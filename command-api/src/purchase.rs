@@ -230,11 +230,14 @@ impl Attempt {
         let gross = plan.total.clone();
         let committed = unit
             .run(move |d| {
-                let mut holds = holds.clone();
-                let mut seats = given_seats.clone();
-                if let Some((quantity, adjacent)) = best {
-                    seats = choose_best(d, &mut holds, quantity, adjacent, now)?;
-                }
+                // A best-available plan has one hold, whose seats are chosen here.
+                let (seats, chosen) = match best {
+                    Some((quantity, adjacent)) => {
+                        let (seats, hold) = choose_best(d, &holds, quantity, adjacent, now)?;
+                        (seats, Some(hold))
+                    }
+                    None => (given_seats.clone(), None),
+                };
                 // The limit and the voucher before the seats: a buyer past either hears
                 // why, whatever the seats' state.
                 if let Some((stream, limit)) = &customer {
@@ -263,7 +266,8 @@ impl Attempt {
                 };
                 let mut shortfall = Shortfall::default();
                 for (stream, section_id, command) in &holds {
-                    if let Err(refusal) = d.execute(stream, command.clone()) {
+                    let command = chosen.as_ref().unwrap_or(command).clone();
+                    if let Err(refusal) = d.execute(stream, command) {
                         shortfall
                             .record(section_id, refusal)
                             .map_err(PurchaseError::Inventory)?;
@@ -306,32 +310,26 @@ impl Attempt {
     }
 }
 
-/// The best seats of the plan's one section as it stands in this decision, written into its
-/// hold; a section where they do not fit is a shortfall naming what it has left.
+/// The best seats of the plan's one section as it stands in this decision, and its hold
+/// asking for them; a section where they do not fit is a shortfall naming what it has left.
 fn choose_best(
     d: &mut Decision<'_>,
-    holds: &mut [(StreamRef<SectionInventory>, String, InventoryCommand)],
+    holds: &[(StreamRef<SectionInventory>, String, InventoryCommand)],
     quantity: u32,
     adjacent: bool,
     now: DateTime<Utc>,
-) -> Result<Vec<String>, PurchaseError> {
-    let [
-        (
-            stream,
-            section_id,
-            InventoryCommand::Hold {
-                section, request, ..
-            },
-        ),
-    ] = holds
-    else {
+) -> Result<(Vec<String>, InventoryCommand), PurchaseError> {
+    let [(stream, section_id, hold @ InventoryCommand::Hold { section, .. })] = holds else {
         return Err(PurchaseError::NotFound);
     };
     let inventory = d.state(stream);
     match inventory.best_available(section, quantity, adjacent, now) {
         Some(seats) => {
-            *request = HoldRequest::Seats(seats.clone());
-            Ok(seats)
+            let mut hold = hold.clone();
+            if let InventoryCommand::Hold { request, .. } = &mut hold {
+                *request = HoldRequest::Seats(seats.clone());
+            }
+            Ok((seats, hold))
         }
         None => Err(PurchaseError::Unavailable(Shortfall {
             seats: Vec::new(),

@@ -17,3 +17,15 @@ pub fn from_execute<E: std::error::Error>(
         ExecuteError::Store(e) => ApiError::internal(anyhow::Error::new(e)),
     }
 }
+
+/// A store failure outside `execute`: unreachable → 503 (with `Retry-After`), anything else
+/// → 500.
+pub fn from_persistence(err: cqrs_es::persist::PersistenceError) -> ApiError {
+    match err {
+        cqrs_es::persist::PersistenceError::ConnectionError(e) => {
+            tracing::warn!(error = %e, "the event store is unreachable");
+            ApiError::Unavailable("the event store is unreachable; retry shortly".into())
+        }
+        other => ApiError::internal(anyhow::Error::new(other)),
+    }
+}

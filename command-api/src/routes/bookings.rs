@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use cqrs_es::persist::PersistenceError;
 use domain::FieldError;
 use domain::booking::{BookingError, BookingStatus};
 use domain::customer::CustomerError;
@@ -23,6 +22,7 @@ use crate::http::consistency::Written;
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path};
+use crate::http::store_error::from_persistence;
 use crate::purchase::{self, Choice, PurchaseError};
 use crate::state::AppState;
 
@@ -186,11 +186,7 @@ impl From<PurchaseError> for ApiError {
             PurchaseError::Busy => {
                 ApiError::Unavailable("the resource is busy; retry shortly".into())
             }
-            PurchaseError::Store(PersistenceError::ConnectionError(err)) => {
-                tracing::warn!(error = %err, "the event store is unreachable");
-                ApiError::Unavailable("the event store is unreachable; retry shortly".into())
-            }
-            PurchaseError::Store(err) => ApiError::internal(anyhow::Error::new(err)),
+            PurchaseError::Store(err) => from_persistence(err),
             PurchaseError::Database(err) => ApiError::from(err),
         }
     }

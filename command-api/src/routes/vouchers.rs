@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use cqrs_es::persist::PersistenceError;
 use domain::show::ShowStatus;
 use domain::voucher::book::{VoucherBookCommand, VoucherBookError};
 use domain::voucher::{self, Voucher, VoucherCommand, VoucherError};
@@ -20,6 +19,7 @@ use crate::http::consistency::Written;
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path};
+use crate::http::store_error::from_persistence;
 use crate::routes::event_access::owned_show;
 use crate::state::AppState;
 
@@ -88,7 +88,7 @@ pub async fn create(
             UnitError::Contended => {
                 ApiError::Unavailable("the event's vouchers are busy; retry shortly".into())
             }
-            UnitError::Store(e) => store_error(e),
+            UnitError::Store(e) => from_persistence(e),
         })?;
     Ok((
         StatusCode::CREATED,
@@ -115,14 +115,14 @@ pub async fn list(
         .voucher_books
         .current(&event_id.to_string())
         .await
-        .map_err(store_error)?;
+        .map_err(from_persistence)?;
     let mut vouchers = Vec::with_capacity(book.codes.len());
     for voucher_id in book.codes.values() {
         let (voucher, _) = state
             .vouchers
             .current(&voucher_id.to_string())
             .await
-            .map_err(store_error)?;
+            .map_err(from_persistence)?;
         if let Some(response) = response(&voucher) {
             vouchers.push(response);
         }
@@ -140,14 +140,4 @@ fn response(voucher: &Voucher) -> Option<VoucherResponse> {
         valid_until: voucher.valid_until,
         tier_ids: voucher.tier_ids.clone(),
     })
-}
-
-fn store_error(err: PersistenceError) -> ApiError {
-    match err {
-        PersistenceError::ConnectionError(e) => {
-            tracing::warn!(error = %e, "the event store is unreachable");
-            ApiError::Unavailable("the event store is unreachable; retry shortly".into())
-        }
-        other => ApiError::internal(anyhow::Error::new(other)),
-    }
 }
