@@ -110,6 +110,12 @@ pub fn app(state: AppState) -> Router {
             get(routes::vouchers::list).post(routes::vouchers::create),
         )
         .route(
+            "/api/events/{event_id}/waitlist",
+            get(routes::waitlist::get)
+                .post(routes::waitlist::join)
+                .delete(routes::waitlist::leave),
+        )
+        .route(
             "/api/events/{event_id}/availability",
             get(routes::catalog::availability),
         )
@@ -218,6 +224,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         payments: Arc::new(AggregateStore::new(pool.clone(), ())),
         vouchers: Arc::new(AggregateStore::new(pool.clone(), ())),
         voucher_books: Arc::new(AggregateStore::new(pool.clone(), ())),
+        waitlists: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
         customers: Arc::new(AggregateStore::new(pool.clone(), ())),
         payment_timeout: Duration::from_secs(settings.payment_timeout_seconds),
         webhook_secret: Arc::new(settings.payment_webhook_secret.clone().into_bytes()),

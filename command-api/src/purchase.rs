@@ -11,9 +11,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::PersistenceError;
 use domain::booking::{BookingCommand, BookingError, BookingStatus, CancelReason, Terms};
 use domain::customer::{CustomerCommand, CustomerError, customer_places_id};
-use domain::inventory::{
-    HoldRequest, InventoryCommand, InventoryError, SectionInventory, inventory_id,
-};
+use domain::inventory::{InventoryCommand, InventoryError, SectionInventory, inventory_id};
 use domain::money::Money;
 use domain::purchase::{self, BestRequest, PlanError, PurchasePlan, PurchaseRequest, Shortfall};
 use domain::voucher::{VoucherCommand, VoucherError};
@@ -290,6 +288,7 @@ impl Attempt {
                         voucher_code,
                         discount,
                         customer_limited: customer.is_some(),
+                        offer: false,
                     },
                     hold_expires_at: expires_at,
                     now,
@@ -319,23 +318,16 @@ fn choose_best(
     adjacent: bool,
     now: DateTime<Utc>,
 ) -> Result<(Vec<String>, InventoryCommand), PurchaseError> {
-    let [(stream, section_id, hold @ InventoryCommand::Hold { section, .. })] = holds else {
+    let [(stream, section_id, hold)] = holds else {
         return Err(PurchaseError::NotFound);
     };
     let inventory = d.state(stream);
-    match inventory.best_available(section, quantity, adjacent, now) {
-        Some(seats) => {
-            let mut hold = hold.clone();
-            if let InventoryCommand::Hold { request, .. } = &mut hold {
-                *request = HoldRequest::Seats(seats.clone());
-            }
-            Ok((seats, hold))
-        }
-        None => Err(PurchaseError::Unavailable(Shortfall {
+    purchase::best_hold(inventory, hold, quantity, adjacent, now).ok_or_else(|| {
+        PurchaseError::Unavailable(Shortfall {
             seats: Vec::new(),
             sections: vec![(section_id.clone(), inventory.available(now))],
-        })),
-    }
+        })
+    })
 }
 
 /// The voucher `code` names for the show. Codes never leave a show's book, so a cached book

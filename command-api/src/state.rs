@@ -30,6 +30,7 @@ pub struct AppState {
     pub payments: Arc<AggregateStore<Payment>>,
     pub vouchers: Arc<AggregateStore<Voucher>>,
     pub voucher_books: Arc<AggregateStore<VoucherBook>>,
+    pub waitlists: Arc<AggregateStore<domain::waitlist::Waitlist>>,
     pub customers: Arc<AggregateStore<CustomerPlaces>>,
     pub payment_timeout: std::time::Duration,
     pub webhook_secret: Arc<Vec<u8>>,

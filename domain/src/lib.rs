@@ -15,5 +15,6 @@ pub mod rules;
 pub mod show;
 pub mod user;
 pub mod voucher;
+pub mod waitlist;
 
 pub use rules::FieldError;

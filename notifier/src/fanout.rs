@@ -236,6 +236,25 @@ impl Fanout {
                     entry.position = entry.position.max(envelope.global_position);
                     entry.since.get_or_insert_with(std::time::Instant::now);
                 }
+                if let (
+                    BookingEvent::BookingPlaced {
+                        terms,
+                        show_id,
+                        hold_expires_at,
+                        ..
+                    },
+                    Some(user),
+                    Some(booking_id),
+                ) = (&event, booking.user_id, booking.booking_id)
+                    && terms.offer
+                {
+                    let frame = ServerMessage::WaitlistOffer {
+                        event_id: *show_id,
+                        booking_id,
+                        expires_at: *hold_expires_at,
+                    };
+                    self.hub.publish(&format!("user:{user}"), &frame.to_frame());
+                }
                 if let (Some(user), Some(booking_id)) = (booking.user_id, booking.booking_id) {
                     let frame = ServerMessage::BookingStatus {
                         booking_id,

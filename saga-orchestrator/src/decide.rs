@@ -37,6 +37,9 @@ pub enum Step {
     OrphanHold { inventory_id: String },
     /// The show was cancelled by its organizer.
     CancelForShow,
+    /// Places may have freed up in a show with a waiting list (the task's id is the show's):
+    /// settle its ended offers and make new ones (`crate::waitlist`). Not a booking step.
+    WaitlistOffers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +218,7 @@ pub fn decide(
             }],
             _ => vec![],
         },
+        Step::WaitlistOffers => vec![],
     }
 }
 

@@ -12,6 +12,7 @@ pub mod reactions;
 pub mod simulator;
 pub mod step;
 pub mod tasks;
+pub mod waitlist;
 pub mod worker;
 
 use std::sync::Arc;
@@ -48,6 +49,9 @@ pub struct Settings {
     /// Attempts of a failing step before it is dead-lettered.
     #[arg(long, env = "SAGA_MAX_ATTEMPTS", default_value_t = 20)]
     pub max_attempts: i32,
+    /// How long a waiting-list offer holds its places, in minutes (fractions allowed).
+    #[arg(long, env = "WAITLIST_OFFER_MINUTES", default_value_t = 15.0)]
+    pub waitlist_offer_minutes: f64,
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -82,6 +86,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
         vouchers: Arc::new(AggregateStore::new(pool.clone(), ())),
         customers: Arc::new(AggregateStore::new(pool.clone(), ())),
+        waitlists: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),
     };
     let worker = worker::Worker {
         pool: pool.clone(),
@@ -91,10 +96,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         kafka: kafka.clone(),
         poll: Duration::from_millis(settings.poll_ms),
         max_attempts: settings.max_attempts.max(1),
+        waitlist_offer: offer_duration(settings.waitlist_offer_minutes)?,
     };
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
 
-    let topics = ["booking", "payment", "inventory", "show"]
+    let topics = ["booking", "payment", "inventory", "show", "waitlist"]
         .iter()
         .map(|t| schemas::topics::topic_for(&kafka.topic_prefix, t))
         .collect();
@@ -139,4 +145,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let _ = ops_task.await;
     consumed
+}
+
+/// `WAITLIST_OFFER_MINUTES` as a duration: positive and at most a week.
+fn offer_duration(minutes: f64) -> anyhow::Result<chrono::Duration> {
+    anyhow::ensure!(
+        minutes.is_finite() && minutes > 0.0 && minutes <= 7.0 * 24.0 * 60.0,
+        "WAITLIST_OFFER_MINUTES must be above 0 and at most a week, not {minutes}"
+    );
+    Ok(chrono::Duration::milliseconds(
+        (minutes * 60_000.0).round() as i64
+    ))
 }

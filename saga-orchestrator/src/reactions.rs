@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use domain::booking::BookingEvent;
 use domain::payment::{Payment, PaymentEvent};
 use domain::show::ShowEvent;
+use domain::waitlist::WaitlistEvent;
 use plumbing::consumer::{HandleError, Handler};
 use plumbing::projection::Claims;
 use schemas::{DecodedEvent, Envelope};
@@ -44,6 +45,10 @@ struct Plan {
     /// (show, booking) of bookings placed.
     placed: Vec<(Uuid, Uuid)>,
     cancelled_shows: Vec<Uuid>,
+    /// Shows someone joined the waiting list of.
+    waitlisted: Vec<Uuid>,
+    /// Shows one of whose bookings ended (or was paid): an offer may be due there.
+    ended_in: Vec<Uuid>,
 }
 
 #[async_trait]
@@ -60,13 +65,15 @@ impl Handler for Reactions {
             let event = schemas::decode(envelope).map_err(|e| HandleError::Poison(e.into()))?;
             self.observe(envelope, &event).await;
             let payment_booking = self.payment_booking(envelope, &event).await?;
-            decoded.push((envelope, event, payment_booking));
+            let ended_in = self.ended_in(envelope, &event).await?;
+            decoded.push((envelope, event, payment_booking, ended_in));
         }
         let mut plan = Plan::default();
         let mut tx = self.pool.begin().await?;
         let mut claims = Claims::lock(&mut tx, CONSUMER, envelopes).await?;
-        for (envelope, event, payment_booking) in decoded {
+        for (envelope, event, payment_booking, ended_in) in decoded {
             if claims.claim(&mut tx, envelope).await? {
+                plan.ended_in.extend(ended_in);
                 react(&mut plan, envelope, event, payment_booking, now)?;
             }
         }
@@ -89,8 +96,37 @@ impl Reactions {
             DecodedEvent::Inventory(e) => {
                 self.stores.inventory.observe(id, sequence, e.clone()).await;
             }
+            DecodedEvent::Waitlist(e) => {
+                self.stores.waitlists.observe(id, sequence, e.clone()).await;
+            }
             _ => {}
         }
+    }
+
+    /// The show of a booking that ended or was paid (its buyer and show never change, so the
+    /// cached copy the reactions keep is good enough). Before the transaction: a stream only
+    /// grows.
+    async fn ended_in(
+        &self,
+        envelope: &Envelope,
+        event: &DecodedEvent,
+    ) -> Result<Option<Uuid>, HandleError> {
+        let DecodedEvent::Booking(
+            BookingEvent::BookingCancelled { .. }
+            | BookingEvent::BookingExpired { .. }
+            | BookingEvent::BookingConfirmed { .. }
+            | BookingEvent::BookingRefunded { .. },
+        ) = event
+        else {
+            return Ok(None);
+        };
+        let (booking, _) = self
+            .stores
+            .bookings
+            .cached(&envelope.aggregate_id, Duration::MAX, |b| b.exists())
+            .await
+            .map_err(|e| HandleError::Unavailable(anyhow::Error::new(e)))?;
+        Ok(booking.show_id)
     }
 
     /// Payment events name the payment; its booking is in the payment's first event, which
@@ -175,6 +211,11 @@ fn react(
                 | PaymentEvent::PaymentRefundRequested { .. } => {}
             }
         }
+        DecodedEvent::Waitlist(WaitlistEvent::WaitlistJoined { show_id, .. }) => {
+            // Places may have freed up between the joiner's sold-out check and the join.
+            plan.waitlisted.push(show_id);
+            plan.steps.push((show_id, Step::WaitlistOffers, now));
+        }
         DecodedEvent::Show(ShowEvent::ShowCancelled { .. }) => {
             let show_id: Uuid = envelope
                 .aggregate_id
@@ -240,6 +281,34 @@ async fn write(
             bookings
                 .into_iter()
                 .map(|booking| (booking, Step::CancelForShow, now)),
+        );
+    }
+    if !plan.waitlisted.is_empty() {
+        sqlx::query(
+            "INSERT INTO saga_waitlist_shows (show_id) SELECT * FROM unnest($1::uuid[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&plan.waitlisted)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !plan.ended_in.is_empty() {
+        let shows: Vec<Uuid> = plan
+            .ended_in
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let listed: Vec<Uuid> =
+            sqlx::query_scalar("SELECT show_id FROM saga_waitlist_shows WHERE show_id = ANY($1)")
+                .bind(&shows)
+                .fetch_all(&mut *tx)
+                .await?;
+        plan.steps.extend(
+            listed
+                .into_iter()
+                .map(|show| (show, Step::WaitlistOffers, now)),
         );
     }
     schedule_many(tx, &plan.steps).await?;

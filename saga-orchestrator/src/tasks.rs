@@ -31,6 +31,7 @@ pub fn encode(step: &Step) -> (&'static str, String) {
         Step::CompleteRefund => ("complete_refund", String::new()),
         Step::OrphanHold { inventory_id } => ("orphan_hold", inventory_id.clone()),
         Step::CancelForShow => ("cancel_for_show", String::new()),
+        Step::WaitlistOffers => ("waitlist_offers", String::new()),
     }
 }
 
@@ -47,6 +48,7 @@ pub fn decode(kind: &str, detail: &str) -> Option<Step> {
             inventory_id: detail.to_owned(),
         },
         "cancel_for_show" => Step::CancelForShow,
+        "waitlist_offers" => Step::WaitlistOffers,
         _ => return None,
     })
 }
@@ -253,6 +255,7 @@ mod tests {
                 inventory_id: "a:b".into(),
             },
             Step::CancelForShow,
+            Step::WaitlistOffers,
         ] {
             let (kind, detail) = encode(&step);
             assert_eq!(decode(kind, &detail), Some(step));

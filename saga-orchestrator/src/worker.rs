@@ -45,6 +45,7 @@ pub struct Stores {
     pub shows: Arc<AggregateStore<Show>>,
     pub vouchers: Arc<AggregateStore<domain::voucher::Voucher>>,
     pub customers: Arc<AggregateStore<domain::customer::CustomerPlaces>>,
+    pub waitlists: Arc<AggregateStore<domain::waitlist::Waitlist>>,
 }
 
 pub struct Worker {
@@ -55,6 +56,8 @@ pub struct Worker {
     pub producer: FutureProducer,
     pub poll: Duration,
     pub max_attempts: i32,
+    /// How long a waiting-list offer holds its places.
+    pub waitlist_offer: chrono::Duration,
 }
 
 fn meta(task: &Task) -> HashMap<String, String> {
@@ -186,6 +189,11 @@ impl Worker {
 
     /// Decides and stores the step (one unit), then makes the provider calls it asked for.
     async fn execute(&self, task: &Task) -> anyhow::Result<()> {
+        if task.step == crate::decide::Step::WaitlistOffers {
+            let show_id = task.booking_id;
+            return crate::waitlist::run(&self.stores, show_id, self.waitlist_offer, &meta(task))
+                .await;
+        }
         let calls = step::run(&self.stores, task.booking_id, &task.step, &meta(task)).await?;
         for call in calls {
             match call {

@@ -11,6 +11,7 @@ use domain::show::ShowEvent;
 use domain::user::UserEvent;
 use domain::voucher::VoucherEvent;
 use domain::voucher::book::VoucherBookEvent;
+use domain::waitlist::WaitlistEvent;
 use serde::de::DeserializeOwned;
 
 use crate::Envelope;
@@ -32,6 +33,7 @@ pub enum DecodedEvent {
     Voucher(VoucherEvent),
     VoucherBook(VoucherBookEvent),
     Customer(CustomerEvent),
+    Waitlist(WaitlistEvent),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,7 @@ pub fn decode_stored(
             "voucher" => from_stored(stored).map(DecodedEvent::Voucher),
             "voucher_book" => from_stored(stored).map(DecodedEvent::VoucherBook),
             "customer_places" => from_stored(stored).map(DecodedEvent::Customer),
+            "waitlist" => from_stored(stored).map(DecodedEvent::Waitlist),
             other => return Err(DecodeError::UnknownAggregate(other.to_owned())),
         }
         .map_err(payload_error);
@@ -121,6 +124,7 @@ fn decode_payload(
         "voucher" => decode_as(parts).map(DecodedEvent::Voucher),
         "voucher_book" => decode_as(parts).map(DecodedEvent::VoucherBook),
         "customer_places" => decode_as(parts).map(DecodedEvent::Customer),
+        "waitlist" => decode_as(parts).map(DecodedEvent::Waitlist),
         other => Err(DecodeError::UnknownAggregate(other.to_owned())),
     }
 }

@@ -298,6 +298,39 @@ fn routes() -> Vec<Route> {
             )
         },
         Route {
+            request: Some("JoinWaitlistRequest"),
+            success: (201, Some("WaitlistEntryResponse")),
+            errors: &[400, 401, 404, 409, 413, 415, 422, 503],
+            command: true,
+            ..route(
+                "post",
+                "/api/events/{event_id}/waitlist",
+                "Join a sold-out event's waiting list (409 while places are available); joining again answers the same entry, also 201",
+                "commerce",
+            )
+        },
+        Route {
+            success: (200, Some("WaitlistEntryResponse")),
+            errors: &[400, 401, 404, 503],
+            ..route(
+                "get",
+                "/api/events/{event_id}/waitlist",
+                "The caller's place on the event's waiting list (404 when not on it)",
+                "commerce",
+            )
+        },
+        Route {
+            success: (204, None),
+            errors: &[400, 401, 404, 503],
+            command: true,
+            ..route(
+                "delete",
+                "/api/events/{event_id}/waitlist",
+                "Leave the waiting list; an open offer stays a held booking until paid, cancelled or expired",
+                "commerce",
+            )
+        },
+        Route {
             request: Some("CreateBookingRequest"),
             success: (201, Some("BookingHeldResponse")),
             errors: &[400, 401, 403, 409, 422, 429, 503],

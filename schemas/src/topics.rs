@@ -12,6 +12,7 @@ pub const AGGREGATE_TOPICS: &[(&str, u32)] = &[
     ("voucher", 1),
     ("voucher_book", 1),
     ("customer_places", 1),
+    ("waitlist", 1),
 ];
 
 pub fn topic_for(prefix: &str, aggregate_type: &str) -> String {

@@ -71,6 +71,13 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         admitted_until: Option<DateTime<Utc>>,
     },
+    /// To the user only: places of a sold-out event are held for them from its waiting list,
+    /// as booking `booking_id`, until `expires_at` (pay it like any held booking).
+    WaitlistOffer {
+        event_id: Uuid,
+        booking_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
     /// To `event:{event_id}`: a message from the organizer.
     Announcement { event_id: Uuid, message: String },
     /// Answers a `subscribe`.

@@ -17,6 +17,7 @@ use domain::show::{Row, Section, ShowEvent};
 use domain::user::UserEvent;
 use domain::voucher::book::VoucherBookEvent;
 use domain::voucher::{Discount, VoucherEvent};
+use domain::waitlist::WaitlistEvent;
 use jsonschema::Validator;
 use schemas::envelope::{event_id, redact};
 use schemas::export::{self, Catalog};
@@ -132,6 +133,7 @@ fn samples() -> Vec<Value> {
                     voucher_code: Some("EARLY-10".into()),
                     discount: Some(Money::new(1_500, "EUR")),
                     customer_limited: true,
+                    offer: false,
                 },
                 hold_expires_at: at(10),
                 placed_at: at(9),
@@ -196,6 +198,16 @@ fn samples() -> Vec<Value> {
             &CustomerEvent::PlacesReserved {
                 booking_id: booking,
                 places: 3,
+            },
+        ),
+        publish(
+            "waitlist",
+            &show.to_string(),
+            &WaitlistEvent::WaitlistOffered {
+                user_id: id(1),
+                booking_id: booking,
+                expires_at: at(10),
+                offered_at: at(9),
             },
         ),
     ]

@@ -48,6 +48,7 @@ pub async fn get_booking(
                     .discount
                     .unwrap_or_else(|| Money::new(0, &total.currency)),
                 total,
+                offer: b.terms.offer,
                 hold_expires_at: b.hold_expires_at.unwrap_or_default(),
                 tickets: b.tickets.iter().map(|t| t.ticket_id).collect(),
                 failure_reason: b.failure_reason,

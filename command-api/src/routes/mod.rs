@@ -16,4 +16,5 @@ pub mod ticket_transfer;
 pub mod tickets;
 pub mod users;
 pub mod vouchers;
+pub mod waitlist;
 pub mod webhook;

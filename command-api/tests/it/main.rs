@@ -22,4 +22,5 @@ mod store;
 mod support;
 mod transfer;
 mod waiting_room;
+mod waitlist;
 mod web;

@@ -81,6 +81,10 @@ pub struct Terms {
     pub discount: Option<Money>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub customer_limited: bool,
+    /// Placed by the saga for the first fitting person of the show's waiting list: its end
+    /// unpaid lets the next one have the places.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offer: bool,
 }
 
 impl Terms {

@@ -148,8 +148,9 @@ impl SectionInventory {
         self.capacity().saturating_sub(self.sold() + self.held(now))
     }
 
-    /// Available places of `section` (the stored one once opened) at `now`.
-    fn available_in(&self, section: &Section, now: DateTime<Utc>) -> u32 {
+    /// Available places of `section` (the stored one once opened) at `now`; for a section
+    /// nobody has held in yet (no stream), its capacity.
+    pub fn available_in(&self, section: &Section, now: DateTime<Utc>) -> u32 {
         section
             .capacity()
             .saturating_sub(self.sold() + self.held(now))

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::FieldError;
 use crate::booking::{GeneralAdmission, MAX_PLACES_PER_BOOKING};
-use crate::inventory::{HoldRequest, InventoryCommand, InventoryError};
+use crate::inventory::{HoldRequest, InventoryCommand, InventoryError, SectionInventory};
 use crate::money::Money;
 use crate::show::layout::parse_seat_id;
 use crate::show::{Section, Show};
@@ -105,6 +105,27 @@ impl PurchasePlan {
             })
             .collect()
     }
+}
+
+/// The best `quantity` seats of `hold`'s section as `inventory` stands at `now`, and `hold`
+/// asking for exactly them; `None` when they do not fit there. Called inside the decision that
+/// holds them, so the choice is made on the state the hold is decided on.
+pub fn best_hold(
+    inventory: &SectionInventory,
+    hold: &InventoryCommand,
+    quantity: u32,
+    adjacent: bool,
+    now: DateTime<Utc>,
+) -> Option<(Vec<String>, InventoryCommand)> {
+    let InventoryCommand::Hold { section, .. } = hold else {
+        return None;
+    };
+    let seats = inventory.best_available(section, quantity, adjacent, now)?;
+    let mut hold = hold.clone();
+    if let InventoryCommand::Hold { request, .. } = &mut hold {
+        *request = HoldRequest::Seats(seats.clone());
+    }
+    Some((seats, hold))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -113,6 +113,7 @@ impl EmailHandler {
             tickets,
             failure_reason: booking.failure_reason,
             total: booking.total,
+            hold_expires_at: booking.hold_expires_at,
         };
         Ok((mail, to))
     }
@@ -152,6 +153,9 @@ impl Handler for EmailHandler {
                 .await;
         }
         let (state, issued) = match event {
+            DecodedEvent::Booking(BookingEvent::BookingPlaced { terms, .. }) if terms.offer => {
+                (MailState::Offered, None)
+            }
             DecodedEvent::Booking(BookingEvent::BookingConfirmed { tickets, .. }) => {
                 (MailState::Confirmed, Some(tickets))
             }

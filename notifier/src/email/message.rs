@@ -12,6 +12,8 @@ use uuid::Uuid;
 /// The booking states a buyer is mailed about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailState {
+    /// Places held for the buyer from an event's waiting list.
+    Offered,
     Confirmed,
     Cancelled,
     Expired,
@@ -21,6 +23,7 @@ pub enum MailState {
 impl MailState {
     pub fn as_str(self) -> &'static str {
         match self {
+            MailState::Offered => "offered",
             MailState::Confirmed => "confirmed",
             MailState::Cancelled => "cancelled",
             MailState::Expired => "expired",
@@ -66,6 +69,8 @@ pub struct BookingMail {
     pub tickets: Vec<TicketLine>,
     pub failure_reason: Option<String>,
     pub total: Option<Money>,
+    /// Until when the places are held (an offer's deadline).
+    pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
 impl BookingMail {
@@ -76,6 +81,7 @@ impl BookingMail {
     pub fn subject(&self) -> String {
         let show = &self.show_name;
         match self.state {
+            MailState::Offered => format!("Places for {show} are free for you"),
             MailState::Confirmed => format!("Your tickets for {show}"),
             MailState::Cancelled => format!("Your booking for {show} was cancelled"),
             MailState::Expired => format!("Your hold for {show} expired"),
@@ -103,6 +109,20 @@ impl BookingMail {
             .as_deref()
             .unwrap_or("no reason was given");
         match self.state {
+            MailState::Offered => {
+                let amount = self
+                    .total
+                    .as_ref()
+                    .map(|money| format!(" for {}", format_money(money)))
+                    .unwrap_or_default();
+                let until = self
+                    .hold_expires_at
+                    .map(|at| format!(" until {}", at.format("%Y-%m-%d %H:%M:%S UTC")))
+                    .unwrap_or_default();
+                format!(
+                    "Places for {show} freed up and you are next on its waiting list: they are held for you{amount} as booking {booking}{until}. Pay for the booking before then, or the places go to the next person waiting."
+                )
+            }
             MailState::Confirmed => {
                 format!("Your booking {booking} for {show} is confirmed. Your tickets:")
             }
@@ -224,6 +244,7 @@ mod tests {
             ],
             failure_reason: Some("payment declined".into()),
             total: Some(Money::new(1250, "EUR")),
+            hold_expires_at: None,
         }
     }
 
@@ -232,6 +253,17 @@ mod tests {
         let to: Mailbox = "ada@example.com".parse().expect("to");
         let message = mail.to_message(from, to).expect("message builds");
         String::from_utf8(message.formatted()).expect("utf-8")
+    }
+
+    #[test]
+    fn an_offer_says_until_when_the_places_are_held_and_for_how_much() {
+        let mut offer = mail(MailState::Offered);
+        offer.hold_expires_at = "2026-12-03T19:15:00Z".parse().ok();
+        let text = offer.text();
+        assert!(text.contains("waiting list"), "{text}");
+        assert!(text.contains("until 2026-12-03 19:15:00 UTC"), "{text}");
+        assert!(text.contains("12.50"), "{text}");
+        assert_eq!(offer.subject(), "Places for Opera are free for you");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use plumbing::testkit;
 use schemas::ticket_codes::TicketCodes;
 use uuid::Uuid;
 
-use crate::smtp_sink::{Mail, SmtpSink, free_port};
 use crate::stack::Stack;
+use plumbing::testkit::smtp_sink::{Mail, SmtpSink, free_port};
 
 const MAIL_TIMEOUT: Duration = Duration::from_secs(90);
 

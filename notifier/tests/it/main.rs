@@ -3,6 +3,5 @@
 //! WebSocket protocol spoken by a client library.
 
 mod email;
-mod smtp_sink;
 mod stack;
 mod websocket;

@@ -41,6 +41,8 @@ pub struct BookingRow {
     pub total: Value,
     /// What a voucher took off `total` (money), if one was used.
     pub discount: Option<Value>,
+    /// A waiting-list offer.
+    pub offer: bool,
     pub hold_expires_at: Ts,
     pub failure_reason: Option<String>,
     pub placed_at: Ts,
@@ -143,6 +145,7 @@ impl Model for Bookings {
                     general_admission: json(general_admission),
                     total: json(total),
                     discount: terms.discount.as_ref().map(json),
+                    offer: terms.offer,
                     hold_expires_at: (*hold_expires_at).into(),
                     failure_reason: None,
                     placed_at: (*placed_at).into(),
@@ -260,6 +263,7 @@ struct Projected {
     general_admission: Json<Vec<GeneralAdmission>>,
     total: Json<Money>,
     discount: Option<Json<Money>>,
+    offer: bool,
     hold_expires_at: DateTime<Utc>,
     failure_reason: Option<String>,
     tickets: Vec<Uuid>,
@@ -278,6 +282,7 @@ impl From<Projected> for BookingView {
                 .discount
                 .map_or_else(|| Money::new(0, &row.total.0.currency), |d| d.0),
             total: row.total.0,
+            offer: row.offer,
             hold_expires_at: row.hold_expires_at,
             tickets: row.tickets,
             failure_reason: row.failure_reason,
@@ -286,7 +291,7 @@ impl From<Projected> for BookingView {
 }
 
 const SELECT: &str = "SELECT b.booking_id, b.event_id, b.status, b.seats, b.general_admission,
-        b.total, b.discount, b.hold_expires_at, b.failure_reason,
+        b.total, b.discount, b.offer, b.hold_expires_at, b.failure_reason,
         coalesce(array(SELECT t.ticket_id FROM ticket_view t WHERE t.booking_id = b.booking_id
                        AND t.user_id = b.user_id ORDER BY t.idx), '{}') AS tickets
    FROM booking_view b";

@@ -17,6 +17,7 @@ use domain::show::{QueueSettings, Row, Section, ShowEvent, Tier};
 use domain::user::{Address, Role, UserEvent};
 use domain::voucher::book::VoucherBookEvent;
 use domain::voucher::{Discount, VoucherEvent};
+use domain::waitlist::WaitlistEvent;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -775,6 +776,48 @@ pub fn every_event_type(history: &mut History) -> Made {
         CustomerEvent::PlacesReleased { booking_id: b5 },
     ] {
         history.push("customer_places", &counted, event);
+    }
+    for event in [
+        WaitlistEvent::WaitlistJoined {
+            show_id: show,
+            user_id: buyer,
+            quantity: 2,
+            joined_at: Utc::now(),
+        },
+        WaitlistEvent::WaitlistOffered {
+            user_id: buyer,
+            booking_id: b5,
+            expires_at: Utc::now(),
+            offered_at: Utc::now(),
+        },
+        WaitlistEvent::WaitlistOfferLapsed {
+            user_id: buyer,
+            booking_id: b5,
+            lapsed_at: Utc::now(),
+        },
+        WaitlistEvent::WaitlistJoined {
+            show_id: show,
+            user_id: buyer,
+            quantity: 2,
+            joined_at: Utc::now(),
+        },
+        WaitlistEvent::WaitlistOffered {
+            user_id: buyer,
+            booking_id: b5,
+            expires_at: Utc::now(),
+            offered_at: Utc::now(),
+        },
+        WaitlistEvent::WaitlistOfferAccepted {
+            user_id: buyer,
+            booking_id: b5,
+            accepted_at: Utc::now(),
+        },
+        WaitlistEvent::WaitlistLeft {
+            user_id: buyer,
+            left_at: Utc::now(),
+        },
+    ] {
+        history.push("waitlist", &show.to_string(), event);
     }
 
     // A show cancelled at version 2, and one cancelled before `reason` existed (version 1).

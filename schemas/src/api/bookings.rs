@@ -89,6 +89,8 @@ pub struct BookingView {
     pub total: Money,
     /// What the voucher took off; zero without one.
     pub discount: Money,
+    /// Placed for the buyer from the event's waiting list (held until `hold_expires_at`).
+    pub offer: bool,
     pub hold_expires_at: DateTime<Utc>,
     pub tickets: Vec<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,3 +11,4 @@ pub mod sales;
 pub mod tickets;
 pub mod users;
 pub mod vouchers;
+pub mod waitlist;

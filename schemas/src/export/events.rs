@@ -50,6 +50,7 @@ pub fn event_schemas() -> Result<Vec<EventSchema>, ExportError> {
             "voucher" => schema_for::<domain::voucher::VoucherEvent>(Contract::Read),
             "voucher_book" => schema_for::<domain::voucher::book::VoucherBookEvent>(Contract::Read),
             "customer_places" => schema_for::<domain::customer::CustomerEvent>(Contract::Read),
+            "waitlist" => schema_for::<domain::waitlist::WaitlistEvent>(Contract::Read),
             other => return Err(ExportError::UnknownAggregate(other.to_owned())),
         };
         all.extend(split(aggregate_type, &tagged)?);

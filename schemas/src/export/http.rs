@@ -29,6 +29,7 @@ use crate::api::users::{
     RegisterResponse, RolesResponse, TokenResponse, UpdateProfileRequest,
 };
 use crate::api::vouchers::{CreateVoucherRequest, VoucherResponse};
+use crate::api::waitlist::{JoinWaitlistRequest, WaitlistEntryResponse};
 
 /// (type name, schema) of every body. A new body type is added here.
 pub(super) fn bodies() -> Vec<(String, Value)> {
@@ -69,6 +70,8 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         // Commerce.
         request::<CreateVoucherRequest>(),
         response::<VoucherResponse>(),
+        request::<JoinWaitlistRequest>(),
+        response::<WaitlistEntryResponse>(),
         response::<BookingView>(),
         request::<PageQuery>(),
         response::<BookingPage>(),

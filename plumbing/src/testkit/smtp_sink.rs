@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use plumbing::testkit;
+use crate::testkit;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 

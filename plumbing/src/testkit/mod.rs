@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod smtp_sink;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
