@@ -3,8 +3,10 @@
 
 use axum::extract::State;
 use axum::response::IntoResponse;
+use domain::waitlist::{EntryStatus, Waitlist};
 use plumbing::position::ReadModel;
 use projections::models::sales;
+use schemas::api::sales::WaitlistCounts;
 use uuid::Uuid;
 
 use super::event_access::owned_show;
@@ -12,6 +14,7 @@ use crate::http::auth::Caller;
 use crate::http::consistency::MinPosition;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Path};
+use crate::http::store_error::from_persistence;
 use crate::state::AppState;
 
 const SALES_MODEL: ReadModel = sales::NAME;
@@ -31,8 +34,28 @@ pub async fn report(
 ) -> Result<impl IntoResponse, ApiError> {
     let show = owned_show(&state, &caller, event_id).await?;
     let freshness = min.wait(&state.pool, &[SALES_MODEL]).await?;
-    let report = sales::report(&state.pool, event_id, &show.tiers, &currency_of(&show)).await?;
+    let mut report = sales::report(&state.pool, event_id, &show.tiers, &currency_of(&show)).await?;
+    let (list, _) = state
+        .waitlists
+        .current(&event_id.to_string())
+        .await
+        .map_err(from_persistence)?;
+    report.waitlist = waitlist_counts(&list);
     Ok((freshness, Json(report)))
+}
+
+fn waitlist_counts(list: &Waitlist) -> WaitlistCounts {
+    let mut counts = WaitlistCounts::default();
+    for entry in &list.entries {
+        let count = match entry.status {
+            EntryStatus::Waiting => &mut counts.waiting,
+            EntryStatus::Offered { .. } => &mut counts.offered,
+            EntryStatus::Accepted { .. } => &mut counts.accepted,
+            EntryStatus::Lapsed { .. } => &mut counts.lapsed,
+        };
+        *count += 1;
+    }
+    counts
 }
 
 /// `GET /api/events/{event_id}/sales/timeseries`.

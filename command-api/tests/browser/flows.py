@@ -306,6 +306,52 @@ def flow_best_seats_with_voucher(page, e1, organizer_token):
     axe(page, "checkout-best-seats-voucher")
 
 
+def flow_waitlist(browser, organizer_token):
+    """2c. A sold-out event: a buyer joins the waiting list on the event page; when the only
+    hold is cancelled, the offer arrives live and leads to a checkout holding the seats."""
+    event = ok("POST", "/api/events", {"name": "Tiny club night", "venue": "Back Room", "starts_at": "2030-06-02T21:00:00Z"}, organizer_token)
+    event_id = event["event_id"]
+    ok("POST", f"/api/events/{event_id}/layout", {"sections": [{"section_id": "hall", "name": "Hall", "kind": "seated", "rows": [{"row": "A", "seats": 2}]}]}, organizer_token)
+    ok("POST", f"/api/events/{event_id}/pricing", {"tiers": [{"tier_id": "hall", "name": "Hall", "price": {"amount_minor": 2500, "currency": "EUR"}, "section_ids": ["hall"]}]}, organizer_token)
+    ok("POST", f"/api/events/{event_id}/publish", {}, organizer_token)
+    eventually("the club night in the catalogue", lambda: call("GET", f"/api/events/{event_id}")[1].get("status") == "published")
+    holder = register(f"holder-{RUN}@example.com", "Holder")
+    held = ok("POST", "/api/bookings", {"event_id": event_id, "seats": ["hall:A:1", "hall:A:2"]}, holder)
+    eventually("the sell-out in the availability read model", lambda: all(
+        s["available"] == 0 for s in call("GET", f"/api/events/{event_id}/availability")[1]["sections"]
+    ))
+
+    email = f"wendy-{RUN}@example.com"
+    register(email, "Wendy")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{APP}/login?next=/events/{event_id}")
+    sign_in_through_form(page, email)
+    page.wait_for_url(f"{APP}/events/{event_id}")
+    page.wait_for_selector("#map[data-ready=true]")
+    wait_live(page)
+    expect(page.locator("[data-waitlist-status]")).to_have_attribute("data-waitlist-status", "none", timeout=15000)
+    page.fill("#waitlist-quantity", "2")
+    page.click("#waitlist-join")
+    expect(page.locator("[data-waitlist-status]")).to_have_attribute("data-waitlist-status", "waiting", timeout=15000)
+    expect(page.locator("[data-waitlist-position]")).to_have_text("1")
+    shot(page, "waitlist-waiting")
+    axe(page, "waitlist-waiting")
+
+    # The holder cancels: the offer is pushed to the open page.
+    ok("POST", f"/api/bookings/{held['booking_id']}/cancel", token=holder)
+    expect(page.locator("[data-waitlist-status]")).to_have_attribute("data-waitlist-status", "offered", timeout=30000)
+    shot(page, "waitlist-offered")
+    page.click("#waitlist-offer")
+    page.wait_for_url(f"{APP}/bookings/*")
+    expect(page.locator("[data-booking-status]")).to_have_attribute("data-booking-status", "held", timeout=15000)
+    expect(page.locator("#countdown-label")).to_contain_text("waiting list")
+    expect(page.locator("#lines li")).to_have_count(2)
+    expect(page.locator("#total")).to_contain_text("50")
+    shot(page, "checkout-waitlist-offer")
+    context.close()
+
+
 def flow_two_browsers(browser, page_a, e1, organizer_token):
     """3. Two browsers on one event: a hold in B shows as held in A within 1 s; the notifier
     is restarted while B holds again, and A resynchronises from the availability read."""
@@ -543,6 +589,7 @@ def main():
         for name, run in [
             ("2 declined card", lambda: flow_declined(page_a, e1)),
             ("2b best seats with a voucher", lambda: flow_best_seats_with_voucher(page_a, e1, org)),
+            ("2c waiting list", lambda: flow_waitlist(browser, org)),
             ("3 two browsers", lambda: flow_two_browsers(browser, page_a, e1, org)),
             ("4 queue", lambda: flow_queue(browser, e2)),
         ]:

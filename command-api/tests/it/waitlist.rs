@@ -202,6 +202,26 @@ async fn an_offer_passes_down_the_waiting_list_until_someone_pays() {
     let (status, rejoined) = join(&stack, &first, &event, 2).await;
     assert_eq!(status, 201, "{rejoined}");
     assert_eq!(rejoined["position"], 2, "{rejoined}");
+
+    // The organizer's figures count the list from the write side; the paid offer is settled
+    // as accepted once the saga hears of the payment.
+    let want = json!({"waiting": 2, "offered": 0, "accepted": 1, "lapsed": 0});
+    eventually(
+        "the paid offer counted as accepted",
+        Duration::from_secs(30),
+        || async {
+            let (status, _, sales) = stack
+                .call(
+                    M::GET,
+                    &format!("/api/events/{event}/sales"),
+                    &organizer,
+                    None,
+                )
+                .await;
+            (status == 200 && sales["waitlist"] == want).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

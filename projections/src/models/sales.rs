@@ -304,6 +304,8 @@ pub async fn report(
             expired: count(expired),
             refunded: count(refunded),
         },
+        // Filled from the write side by the route (the list is no read model).
+        waitlist: Default::default(),
     })
 }
 

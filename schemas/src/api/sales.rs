@@ -21,6 +21,21 @@ pub struct SalesReport {
     /// Bookings holding places now (held and not expired, or awaiting payment).
     pub active_holds: u64,
     pub bookings: BookingCounts,
+    /// The event's waiting list, from the write side (so never behind a join or an offer).
+    #[serde(default)]
+    pub waitlist: WaitlistCounts,
+}
+
+/// Entries of an event's waiting list by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub struct WaitlistCounts {
+    pub waiting: u64,
+    /// Offers open now (places held, not paid yet).
+    pub offered: u64,
+    /// Offers paid.
+    pub accepted: u64,
+    /// Offers that ran out unpaid or were declined.
+    pub lapsed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]

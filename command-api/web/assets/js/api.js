@@ -7,7 +7,7 @@
 export const FEATURES = {
   vouchers: true,
   bestAvailable: true,
-  waitingList: false,
+  waitingList: true,
   transfers: true,
   ticketPdf: true,
   refreshTokens: false,

@@ -67,6 +67,7 @@ function render() {
     lines.push(`<li data-discount><span>Voucher</span><span>−${esc(money(booking.discount))}</span></li>`);
   }
   $("lines").innerHTML = lines.join("");
+  if (booking.offer) $("countdown-label").textContent = "Held for you from the waiting list for";
   $("total").textContent = money(booking.total);
   $("pay").textContent = `Pay ${money(booking.total)}`;
   if (event) {

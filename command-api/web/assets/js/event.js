@@ -7,6 +7,7 @@ import { FEATURES, Problem, call, dateTime, esc, explain, get, header, money, pa
 import { connect, liveIndicator } from "./live.js";
 import { SeatMap } from "./seatmap.js";
 import { newKey } from "./keys.js";
+import { WaitlistPanel } from "./waitlist.js";
 
 header();
 const eventId = pathId();
@@ -30,6 +31,20 @@ let event = null;
 let resyncing = false;
 const pending = []; // frames that arrived before the map or during a re-read
 let queueUpdate = null;
+let waitlist = null;
+const sectionAvailable = new Map(); // section id → places left, from reads and frames
+let lastSoldOut = null;
+
+/// Keeps the per-section counts; the waiting-list panel is re-read whenever the event turns
+/// sold out or stops being so (and after every re-read, when `lastSoldOut` was reset).
+function noteAvailability(sections) {
+  for (const s of sections) sectionAvailable.set(s.section_id, s.available);
+  const soldOut = sectionAvailable.size > 0 && [...sectionAvailable.values()].every((n) => n === 0);
+  if (waitlist && soldOut !== lastSoldOut) {
+    lastSoldOut = soldOut;
+    waitlist.refresh(soldOut);
+  }
+}
 
 async function readAvailability() {
   const summary = await get(`/api/events/${eventId}/availability`);
@@ -52,9 +67,13 @@ async function resync() {
   resyncing = true;
   pending.length = 0;
   try {
-    const lost = map.applyAvailability(await readAvailability());
+    const availability = await readAvailability();
+    const lost = map.applyAvailability(availability);
     for (const frame of pending) lost.push(...map.applyFrame(frame));
     reportLost(lost);
+    lastSoldOut = null; // an offer may have come while the socket was down
+    noteAvailability(availability.sections);
+    for (const frame of pending) noteAvailability(frame.sections || []);
   } catch (err) {
     if (!(err instanceof Problem)) console.warn("availability read failed", err);
   } finally {
@@ -68,6 +87,9 @@ function onFrame(frame) {
     perf.frames++;
     if (!map || resyncing) pending.push(frame);
     if (map) reportLost(map.applyFrame(frame));
+    noteAvailability(frame.sections || []);
+  } else if (frame.type === "waitlist_offer" && frame.event_id === eventId) {
+    waitlist?.offered(frame);
   } else if (frame.type === "queue_position" && frame.event_id === eventId) {
     queueUpdate?.(frame);
   } else if (frame.type === "announcement" && frame.event_id === eventId) {
@@ -198,7 +220,12 @@ async function openShop() {
   map.render(statuses);
   perf.builtMs = performance.now();
   map.applyAvailability(availability);
-  for (const frame of pending.splice(0)) map.applyFrame(frame);
+  if (FEATURES.waitingList) waitlist = new WaitlistPanel($("waitlist"), eventId);
+  noteAvailability(availability.sections);
+  for (const frame of pending.splice(0)) {
+    map.applyFrame(frame);
+    noteAvailability(frame.sections || []);
+  }
   perf.renderMs = performance.now() - t0;
   $("hold").addEventListener("click", hold);
   const saved = JSON.parse(sessionStorage.getItem(SELECTION) || "null");

@@ -85,6 +85,12 @@ async function refresh() {
       $("queue").innerHTML = [["Waiting", queue.waiting], ["Admitted now", queue.admitted], ["Admitted last minute", queue.admitted_last_minute], ["Rate per minute", queue.admit_per_minute], ["Joined in all", queue.joined_total]]
         .map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join("");
     }
+    const w = sales.waitlist;
+    if (w && w.waiting + w.offered + w.accepted + w.lapsed > 0) {
+      $("waitlist-card").hidden = false;
+      $("waitlist").innerHTML = [["Waiting", w.waiting], ["Offers open", w.offered], ["Offers paid", w.accepted], ["Offers lapsed", w.lapsed]]
+        .map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join("");
+    }
     drawChart(timeline.points);
   } catch (err) {
     if (err.status === 404 || err.status === 403) $("notice").innerHTML = `<p class="notice bad">Only the event's organizer sees its sales.</p>`;
