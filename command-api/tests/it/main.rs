@@ -2,6 +2,7 @@
 //! `compose/test.sh`). One binary with modules, so the suite links once.
 
 mod bad_input;
+mod card_tokens;
 mod catalog;
 mod commerce;
 mod consistency;
