@@ -494,11 +494,11 @@ pub async fn pay(
         .await;
     let committed = match committed {
         Ok(committed) => committed,
-        Err(UnitError::Rejected(refused)) => {
-            // Nothing names this payment: its token has no use. (After a store failure the
-            // append may have happened, so the token stays.)
+        // Refused, or given up on before any append: nothing names this payment, so its
+        // token has no use. (After a store failure the append may have happened: it stays.)
+        Err(err @ (UnitError::Rejected(_) | UnitError::Contended)) => {
             crate::payment_tokens::forget(&state.pool, payment_id).await?;
-            return Err(refused);
+            return Err(err.into());
         }
         Err(err) => return Err(err.into()),
     };

@@ -100,6 +100,16 @@ async fn no_kafka_record_dead_letter_or_stored_event_holds_a_card_token() {
     )
     .await;
     assert_eq!(confirmed["tickets"].as_array().map(Vec::len), Some(2));
+    // Paying a confirmed booking is refused, and the token it brought is not kept.
+    let (status, _, _) = stack
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/bookings/{bought}/pay"),
+            &token,
+            Some(serde_json::json!({"payment_token": "tok_refused"})),
+        )
+        .await;
+    assert_eq!(status, 409);
     hold_and_pay(
         &stack,
         &token,
@@ -210,8 +220,8 @@ async fn no_kafka_record_dead_letter_or_stored_event_holds_a_card_token() {
         0,
         "snapshots hold no token"
     );
-    // Accepted charges forgot their tokens; only the charge that never reached the
-    // provider still has one.
+    // Accepted charges forgot their tokens, and so did the refused request; only the charge
+    // that never reached the provider still has one.
     let kept: Vec<(String,)> = sqlx::query_as("SELECT token FROM payment_tokens")
         .fetch_all(&stack.db.pool)
         .await
