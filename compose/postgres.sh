@@ -19,17 +19,25 @@
 # When the postgres OS user cannot reach $RUN_DIR (for example a checkout under /root), the
 # cluster directory falls back to /var/tmp/ticketing-<hash of RUN_DIR>/postgres-$PG_PORT.
 #
-# Settings: listen_addresses=127.0.0.1, synchronous_commit=on, fsync=on,
+# Settings: listen_addresses=127.0.0.1, no Unix socket, synchronous_commit=on, fsync=on,
 # idle_in_transaction_session_timeout=60s, max_connections=300, shared_buffers=256MB,
-# pg_stat_statements preloaded (loadgen counts statements per hold with it).
-# Auth: the postgres superuser is trusted from 127.0.0.1 (local use only); everyone else
-# uses a password (scram-sha-256). Role ticketing/ticketing (LOGIN SUPERUSER, so tests can
-# create databases; the schema owner: migrations, replay) and database ticketing owned by it
-# are created idempotently; connect as user ticketing, password ticketing, to
-# 127.0.0.1:$PG_PORT, database ticketing. The application role ticketing_app (LOGIN, no other
-# attribute; its random password in $RUN_DIR/app-db-password) is created too: the services
-# run as it once `projections migrate --grant-to ticketing_app` gave it DML (compose/up.sh
-# does), and it cannot create, alter or drop anything, nor rewrite events.
+# pg_stat_statements preloaded (loadgen counts statements per hold with it) and created in
+# template1 and ticketing, so every new database has it.
+# Auth: every role, the superuser included, signs in with a password (scram-sha-256) over
+# TCP from 127.0.0.1; nothing is trusted. Roles, converged on every `up`:
+#   postgres       the superuser; random password in $RUN_DIR/postgres-password (mode 600),
+#                  set in single-user mode before each start (so an older cluster that
+#                  trusted it gets one too) and on every `up`. Only this script uses it.
+#   ticketing      the schema owner (migrations, the replay CLI, the payment simulator):
+#                  LOGIN CREATEDB (tests create databases), not SUPERUSER, no CREATEROLE;
+#                  owns database ticketing; member of pg_read_all_stats and may reset
+#                  pg_stat_statements (the benchmark reads it). Password: ticketing (the
+#                  cluster listens on 127.0.0.1 only).
+#   ticketing_app  the services: LOGIN and nothing else; random password in
+#                  $RUN_DIR/app-db-password. `projections migrate --grant-to ticketing_app`
+#                  (compose/up.sh runs it as the owner) gives it DML; it cannot create, alter
+#                  or drop anything, nor rewrite events.
+# Connect as user ticketing, password ticketing, to 127.0.0.1:$PG_PORT, database ticketing.
 #
 # The server runs as the postgres OS user (it refuses root), via runuser.
 
@@ -85,11 +93,24 @@ ours_running() {
     pg_ctl_ status >/dev/null 2>&1
 }
 
+# The schema owner's password; the other roles' are random, in the run folder.
+OWNER_PASSWORD=ticketing
+
 psql_as() {
-    local user=$1 db=$2
+    local user=$1 db=$2 password=$OWNER_PASSWORD
     shift 2
-    PGPASSWORD=ticketing PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+    [[ $user == postgres ]] && password=$(secret_file postgres-password)
+    PGPASSWORD=$password PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
         -h "$HOST" -p "$PG_PORT" -U "$user" -d "$db" "$@"
+}
+
+# A random password kept in $RUN_DIR/NAME (mode 600), made on first use.
+secret_file() {
+    local file="$RUN_DIR/$1"
+    if [[ ! -s $file ]]; then
+        (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '\n=+/' >"$file")
+    fi
+    cat "$file"
 }
 
 ready() {
@@ -145,9 +166,8 @@ shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track_utility = on
 EOF
     cat >"$DATA/pg_hba.conf" <<EOF
-# Written by compose/postgres.sh. Local development and test use only.
+# Written by compose/postgres.sh. Every role, the superuser included, uses its password.
 # TYPE  DATABASE  USER      ADDRESS          METHOD
-host    all       postgres  127.0.0.1/32     trust
 host    all       all       127.0.0.1/32     scram-sha-256
 EOF
     chown "$PG_OS_USER:" "$DATA/ticketing.conf" "$DATA/pg_hba.conf"
@@ -165,46 +185,72 @@ initdb_once() {
     mkdir -p "$DATA"
     chown "$PG_OS_USER:" "$CLUSTER_DIR" "$DATA"
     chmod 700 "$DATA"
-    as_pg "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C \
-        --auth-local=trust --auth-host=scram-sha-256 >"$CLUSTER_DIR/initdb.log" 2>&1 || {
+    # initdb wants the superuser's password when nothing is trusted: from a file only the
+    # postgres OS user can read, removed straight after.
+    local pwfile="$CLUSTER_DIR/initdb.pw"
+    (umask 077 && secret_file postgres-password >"$pwfile")
+    chown "$PG_OS_USER:" "$pwfile"
+    as_pg "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C --pwfile="$pwfile" \
+        --auth-local=scram-sha-256 --auth-host=scram-sha-256 >"$CLUSTER_DIR/initdb.log" 2>&1 || {
+        rm -f "$pwfile"
         cat "$CLUSTER_DIR/initdb.log" >&2
         die "initdb failed"
     }
+    rm -f "$pwfile"
+}
+
+# Gives the superuser the password of $RUN_DIR/postgres-password while the server is
+# stopped (single-user mode, no network): nothing is trusted, so this is how a new cluster,
+# or one an older version of this script started, lets the superuser in. The statement
+# goes through stdin, never a command line.
+set_superuser_password() {
+    local password
+    password=$(secret_file postgres-password)
+    printf "ALTER ROLE postgres PASSWORD '%s';\n" "$password" |
+        as_pg "$PG_BIN/postgres" --single -D "$DATA" -c log_min_messages=warning postgres \
+            >>"$CLUSTER_DIR/single-user.log" 2>&1 ||
+        die "cannot set the superuser's password; see $CLUSTER_DIR/single-user.log"
 }
 
 ensure_role_and_db() {
-    psql_as postgres postgres >/dev/null <<'SQL'
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ticketing') THEN
-    CREATE ROLE ticketing LOGIN SUPERUSER PASSWORD 'ticketing';
-  ELSE
-    ALTER ROLE ticketing LOGIN SUPERUSER PASSWORD 'ticketing';
-  END IF;
-END
-$$;
-SQL
-    if [[ $(psql_as postgres postgres -Atc "select 1 from pg_database where datname = 'ticketing'") != 1 ]]; then
-        psql_as postgres postgres -c 'CREATE DATABASE ticketing OWNER ticketing'
-    fi
-    local app_password
+    local superuser_password app_password
+    superuser_password=$(secret_file postgres-password)
     app_password=$(app_db_password)
-    psql_as postgres postgres -v app_password="$app_password" >/dev/null <<'SQL'
-SELECT format('CREATE ROLE ticketing_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',
-              :'app_password')
+    psql_as postgres postgres >/dev/null 2>"$CLUSTER_DIR/roles.err" \
+        -v superuser_password="$superuser_password" -v owner_password="$OWNER_PASSWORD" \
+        -v app_password="$app_password" <<'SQL' || {
+SELECT format('ALTER ROLE postgres PASSWORD %L', :'superuser_password') \gexec
+SELECT format('CREATE ROLE ticketing LOGIN PASSWORD %L', :'owner_password')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ticketing') \gexec
+SELECT format('ALTER ROLE ticketing LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION '
+              'NOBYPASSRLS PASSWORD %L', :'owner_password') \gexec
+GRANT pg_read_all_stats TO ticketing;
+SELECT format('CREATE ROLE ticketing_app LOGIN PASSWORD %L', :'app_password')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ticketing_app') \gexec
-SELECT format('ALTER ROLE ticketing_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',
-              :'app_password') \gexec
+SELECT format('ALTER ROLE ticketing_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+              'NOREPLICATION NOBYPASSRLS PASSWORD %L', :'app_password') \gexec
+SELECT 'CREATE DATABASE ticketing OWNER ticketing'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'ticketing') \gexec
+ALTER DATABASE ticketing OWNER TO ticketing;
 SQL
+        cat "$CLUSTER_DIR/roles.err" >&2
+        die "cannot set up the roles as the superuser on $PG_PORT (a cluster started elsewhere," \
+            "or $RUN_DIR/postgres-password changed while it ran: compose/postgres.sh down, then up)"
+    }
+    # Extensions are the superuser's to create: once in template1 (every database created
+    # later, by tests or the benchmark, inherits it) and in ticketing.
+    local db
+    for db in template1 ticketing; do
+        psql_as postgres "$db" >/dev/null <<'SQL'
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO ticketing;
+SQL
+    done
 }
 
 # The application role's password: random, kept in the run folder (mode 600).
 app_db_password() {
-    local file="$RUN_DIR/app-db-password"
-    if [[ ! -s $file ]]; then
-        (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '\n=+/' >"$file")
-    fi
-    cat "$file"
+    secret_file app-db-password
 }
 
 cmd_up() {
@@ -217,6 +263,7 @@ cmd_up() {
         clear_port
         initdb_once
         write_config
+        set_superuser_password
         touch "$LOGFILE"
         log "starting postgres on $HOST:$PG_PORT (data $DATA, log $LOGFILE)"
         # Without -l the server's output goes to pg_ctl's stdout: root opens the log file,
@@ -230,6 +277,10 @@ cmd_up() {
     wait_for "postgres accepting connections on $PG_PORT" "$PG_READY_TIMEOUT" server_accepts ||
         die "postgres not accepting connections; see $LOGFILE"
     ensure_role_and_db
+    if [[ $(psql_as postgres postgres -Atc "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust'") != 0 ]]; then
+        log "WARNING: the cluster on $PG_PORT still trusts some connections (started by an older" \
+            "version of this script): compose/postgres.sh down, then up, to require passwords"
+    fi
     wait_for "ticketing can query on $PG_PORT" "$PG_READY_TIMEOUT" ready ||
         die "postgres is up but ticketing cannot query; see $LOGFILE"
     log "postgres ready: postgres://ticketing:ticketing@$HOST:$PG_PORT/ticketing"

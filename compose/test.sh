@@ -61,14 +61,15 @@ fi
 log "building the workspace once"
 cargo build --workspace --all-targets --locked
 
-if ! PG_PORT="$PG_PORT" "$ROOT/compose/postgres.sh" status >/dev/null 2>&1; then
-    PG_PORT="$PG_PORT" "$ROOT/compose/postgres.sh" up
-    started+=("pg:$PG_PORT")
-fi
-if ! PG_PORT="$PG_ISOLATED_PORT" "$ROOT/compose/postgres.sh" status >/dev/null 2>&1; then
-    PG_PORT="$PG_ISOLATED_PORT" "$ROOT/compose/postgres.sh" up
-    started+=("pg:$PG_ISOLATED_PORT")
-fi
+# `up` also brings the roles of a cluster that was already running to what the tests
+# expect (a schema owner that is no superuser, passwords for every role); only a cluster
+# started here is stopped at the end.
+for port in "$PG_PORT" "$PG_ISOLATED_PORT"; do
+    if ! PG_PORT="$port" "$ROOT/compose/postgres.sh" status >/dev/null 2>&1; then
+        started+=("pg:$port")
+    fi
+    PG_PORT="$port" "$ROOT/compose/postgres.sh" up
+done
 if ! KAFKA_PORT="$KAFKA_PORT" "$ROOT/compose/kafka.sh" status >/dev/null 2>&1; then
     KAFKA_PORT="$KAFKA_PORT" "$ROOT/compose/kafka.sh" up
     started+=("kafka")
@@ -76,6 +77,10 @@ fi
 
 export TEST_DATABASE_URL="postgres://ticketing:ticketing@127.0.0.1:$PG_PORT/ticketing"
 export TEST_ISOLATED_DATABASE_URL="postgres://ticketing:ticketing@127.0.0.1:$PG_ISOLATED_PORT/ticketing"
+# The application role compose/postgres.sh made (one password for both clusters): the test
+# that runs the services with least privilege signs in as it.
+TEST_APP_DATABASE_PASSWORD="$(cat "$RUN_DIR/app-db-password")"
+export TEST_APP_DATABASE_PASSWORD
 export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 
 SMTP_SINK_PYTHON="$("$ROOT/compose/smtp-sink.sh" venv)"

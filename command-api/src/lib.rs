@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod http;
 pub mod invoice_pdf;
 pub mod passwords;
+pub mod payment_tokens;
 pub mod purchase;
 pub mod relay;
 pub mod routes;
@@ -220,8 +221,13 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
                 .with_snapshots(100)
                 .with_lock_rank(10),
         ),
-        bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
-        payments: Arc::new(AggregateStore::new(pool.clone(), ())),
+        // Version-1 payment requests carried a card token; upcast, they carry its label.
+        bookings: Arc::new(
+            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+        ),
+        payments: Arc::new(
+            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+        ),
         vouchers: Arc::new(AggregateStore::new(pool.clone(), ())),
         voucher_books: Arc::new(AggregateStore::new(pool.clone(), ())),
         waitlists: Arc::new(AggregateStore::new(pool.clone(), ()).with_snapshots(100)),

@@ -435,7 +435,10 @@ async fn own_booking(
     }
 }
 
-/// Extends the holds to the payment deadline and records the payment request.
+/// Extends the holds to the payment deadline and records the payment request. The card
+/// token goes to the write side's vault (`payment_tokens`), keyed by the new
+/// payment id, before the event that names that id is appended; the event carries only the
+/// card's label.
 pub async fn pay(
     state: &AppState,
     user_id: Uuid,
@@ -447,9 +450,12 @@ pub async fn pay(
     let now = Utc::now();
     let deadline = now + state.payment_timeout;
     let (unit, streams) = booking_unit(state, metadata, &known, booking_id, false);
+    let payment_id = Uuid::new_v4();
+    let token = payment_token.trim();
+    crate::payment_tokens::keep(&state.pool, payment_id, token).await?;
     let request = BookingCommand::RequestPayment {
-        payment_id: Uuid::new_v4(),
-        payment_token: payment_token.trim().to_owned(),
+        payment_id,
+        card: domain::payment::card_label(token),
         payment_deadline: deadline,
         now,
     };
@@ -477,7 +483,17 @@ pub async fn pay(
                 .map_err(PurchaseError::Booking)?;
             Ok(d.state(&streams.booking).status)
         })
-        .await?;
+        .await;
+    let committed = match committed {
+        Ok(committed) => committed,
+        // Refused, or given up on before any append: nothing names this payment, so its
+        // token has no use. (After a store failure the append may have happened: it stays.)
+        Err(err @ (UnitError::Rejected(_) | UnitError::Contended)) => {
+            crate::payment_tokens::forget(&state.pool, payment_id).await?;
+            return Err(err.into());
+        }
+        Err(err) => return Err(err.into()),
+    };
     Ok(Stepped {
         status: committed.value,
         position: committed.position,

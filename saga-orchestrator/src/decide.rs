@@ -47,12 +47,12 @@ pub enum Action {
     RecordPaymentRequest {
         payment_id: Uuid,
         amount: Money,
-        token: String,
+        /// The card's label; the token itself is read from the vault when charging.
+        card: String,
     },
     Charge {
         payment_id: Uuid,
         amount: Money,
-        token: String,
     },
     ConfirmSales,
     ConfirmBooking,
@@ -112,23 +112,14 @@ pub fn decide(
             let due = booking.status == B::PaymentPending
                 && booking.payment_deadline.is_some_and(|d| now < d);
             let answered = payment.is_some_and(|p| p.status != PaymentStatus::Requested);
-            match (
-                due && !answered,
-                booking.payment_id,
-                booking.total.clone(),
-                booking.payment_token.clone(),
-            ) {
-                (true, Some(payment_id), Some(amount), Some(token)) => vec![
+            match (due && !answered, booking.payment_id, booking.total.clone()) {
+                (true, Some(payment_id), Some(amount)) => vec![
                     Action::RecordPaymentRequest {
                         payment_id,
                         amount: amount.clone(),
-                        token: token.clone(),
+                        card: booking.card.clone().unwrap_or_default(),
                     },
-                    Action::Charge {
-                        payment_id,
-                        amount,
-                        token,
-                    },
+                    Action::Charge { payment_id, amount },
                 ],
                 _ => vec![],
             }

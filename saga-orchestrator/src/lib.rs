@@ -7,6 +7,7 @@
 
 pub mod decide;
 pub mod invoicing;
+pub mod payment_tokens;
 pub mod provider;
 pub mod reactions;
 pub mod simulator;
@@ -73,8 +74,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // One cache per aggregate type for the whole process: the reactions keep it warm from
     // the events they consume, the worker and invoicing decide on it.
     let stores = worker::Stores {
-        bookings: Arc::new(AggregateStore::new(pool.clone(), ())),
-        payments: Arc::new(AggregateStore::new(pool.clone(), ())),
+        // Version-1 payment requests carried a card token; upcast, they carry its label.
+        bookings: Arc::new(
+            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+        ),
+        payments: Arc::new(
+            AggregateStore::new(pool.clone(), ()).with_upcasters(schemas::upcast::upcasters()),
+        ),
         // Sections first in a unit's lock order, as in command-api (see `with_lock_rank`).
         inventory: Arc::new(
             AggregateStore::new(pool.clone(), ())

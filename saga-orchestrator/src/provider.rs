@@ -13,6 +13,26 @@ use failsafe::{Config, StateMachine, backoff, failure_policy};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// A charge the saga decided on, before its card token is read from the vault
+/// (`payment_tokens`): the saga's decisions never see a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge {
+    pub payment_id: Uuid,
+    pub booking_id: Uuid,
+    pub amount: Money,
+}
+
+impl Charge {
+    pub fn with_token(self, token: String) -> ChargeRequest {
+        ChargeRequest {
+            payment_id: self.payment_id,
+            booking_id: self.booking_id,
+            amount: self.amount,
+            token,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChargeRequest {
     /// Also the idempotency key: the provider charges a payment id at most once.

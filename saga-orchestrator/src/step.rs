@@ -21,13 +21,13 @@ use plumbing::store::{Decision, StreamRef, Unit, UnitError};
 use uuid::Uuid;
 
 use crate::decide::{Action, Step, decide, refund};
-use crate::provider::{ChargeRequest, RefundRequest};
+use crate::provider::{Charge, RefundRequest};
 use crate::worker::Stores;
 
 /// A call to the payment provider, made once the step's commands are stored.
 #[derive(Debug, Clone)]
 pub enum Call {
-    Charge(ChargeRequest),
+    Charge(Charge),
     Refund(RefundRequest),
 }
 
@@ -206,7 +206,7 @@ fn apply(
         Action::RecordPaymentRequest {
             payment_id: _,
             amount,
-            token,
+            card,
         } => {
             let payment = s.payment.as_ref().ok_or(Skip::Redeclare)?;
             d.execute(
@@ -214,21 +214,16 @@ fn apply(
                 PaymentCommand::Request {
                     booking_id,
                     amount,
-                    token,
+                    card,
                     now,
                 },
             )
             .map_err(refused("record payment request"))?;
         }
-        Action::Charge {
-            payment_id,
-            amount,
-            token,
-        } => calls.push(Call::Charge(ChargeRequest {
+        Action::Charge { payment_id, amount } => calls.push(Call::Charge(Charge {
             payment_id,
             booking_id,
             amount,
-            token,
         })),
         Action::ConfirmSales => {
             let still_ours = s

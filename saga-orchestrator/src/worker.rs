@@ -19,12 +19,14 @@ use domain::inventory::SectionInventory;
 use domain::payment::Payment;
 use domain::show::Show;
 use plumbing::kafka::KafkaSettings;
+
 use plumbing::store::AggregateStore;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::provider::PaymentProvider;
+use crate::payment_tokens;
+use crate::provider::{Charge, PaymentProvider};
 use crate::step::{self, Call};
 use crate::tasks::{self, Task};
 
@@ -197,10 +199,24 @@ impl Worker {
         let calls = step::run(&self.stores, task.booking_id, &task.step, &meta(task)).await?;
         for call in calls {
             match call {
-                Call::Charge(request) => self.provider.charge(&request).await?,
+                Call::Charge(charge) => self.charge(charge).await?,
                 Call::Refund(request) => self.provider.refund(&request).await?,
             }
         }
+        Ok(())
+    }
+
+    /// Charges with the card token from the write side's vault, then forgets the token: the
+    /// provider charges a payment id once, so an accepted charge is never asked for again and
+    /// a missing token means exactly that.
+    async fn charge(&self, charge: Charge) -> anyhow::Result<()> {
+        let payment_id = charge.payment_id;
+        let Some(token) = payment_tokens::token(&self.pool, payment_id).await? else {
+            tracing::debug!(%payment_id, "the provider already accepted this charge");
+            return Ok(());
+        };
+        self.provider.charge(&charge.with_token(token)).await?;
+        payment_tokens::forget(&self.pool, payment_id).await?;
         Ok(())
     }
 }

@@ -65,13 +65,21 @@ pub fn redacts(aggregate_type: &str, event_type: &str) -> bool {
     aggregate_type == "user" && event_type == "UserRegistered"
 }
 
-/// Removes fields that must never leave the write side (password hashes) from a payload
-/// before it is published.
+/// Removes fields that must never leave the write side from a payload before it is
+/// published: password hashes, and the card tokens version-1 payment requests stored (the
+/// card's label takes the token's place; version 2 never holds one).
 pub fn redact(aggregate_type: &str, event_type: &str, payload: &mut serde_json::Value) {
-    if redacts(aggregate_type, event_type)
-        && let Some(obj) = payload.as_object_mut()
-    {
+    let Some(obj) = payload.as_object_mut() else {
+        return;
+    };
+    if redacts(aggregate_type, event_type) {
         obj.remove("password_hash");
+    }
+    if matches!(aggregate_type, "booking" | "payment") && event_type == "PaymentRequested" {
+        let field = crate::upcast::payment_token_field(aggregate_type);
+        if obj.contains_key(field) {
+            crate::upcast::label_card(field, obj);
+        }
     }
 }
 
@@ -84,6 +92,22 @@ mod tests {
         assert_eq!(event_id("user", "a", 1), event_id("user", "a", 1));
         assert_ne!(event_id("user", "a", 1), event_id("user", "a", 2));
         assert_ne!(event_id("user", "a", 1), event_id("show", "a", 1));
+    }
+
+    #[test]
+    fn a_stored_card_token_is_published_as_the_cards_label() {
+        let mut payload = serde_json::json!({"payment_id": "p", "payment_token": "tok_visa"});
+        redact("booking", "PaymentRequested", &mut payload);
+        assert_eq!(
+            payload,
+            serde_json::json!({"payment_id": "p", "card": "Visa test card"})
+        );
+        let mut payload = serde_json::json!({"booking_id": "b", "token": "tok_timeout"});
+        redact("payment", "PaymentRequested", &mut payload);
+        assert_eq!(
+            payload,
+            serde_json::json!({"booking_id": "b", "card": "Unanswered test card"})
+        );
     }
 
     #[test]

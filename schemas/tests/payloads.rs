@@ -145,7 +145,7 @@ fn samples() -> Vec<Value> {
             &PaymentEvent::PaymentRequested {
                 booking_id: booking,
                 amount: Money::new(13_500, "EUR"),
-                token: "tok_visa".into(),
+                card: "Visa test card".into(),
                 requested_at: at(9),
             },
         ),

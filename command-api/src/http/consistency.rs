@@ -27,6 +27,29 @@ pub const MAX_WAIT: Duration = Duration::from_secs(5);
 /// caller's wait is bounded by the per-user command limits that produced its positions.
 pub const ANONYMOUS_WAITS: usize = 32;
 static ANONYMOUS: Semaphore = Semaphore::const_new(ANONYMOUS_WAITS);
+/// Gauge of the anonymous waits in progress, and counter of the anonymous requests that
+/// found every slot taken and answered without waiting.
+pub const ANONYMOUS_WAITS_METRIC: &str = "consistency_anonymous_waits";
+pub const ANONYMOUS_WAITS_FULL_METRIC: &str = "consistency_anonymous_waits_full_total";
+
+/// One anonymous slot, counted in the gauge while held.
+struct AnonymousSlot {
+    _permit: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl AnonymousSlot {
+    fn take() -> Option<Self> {
+        let permit = ANONYMOUS.try_acquire().ok()?;
+        metrics::gauge!(ANONYMOUS_WAITS_METRIC).increment(1.0);
+        Some(Self { _permit: permit })
+    }
+}
+
+impl Drop for AnonymousSlot {
+    fn drop(&mut self) {
+        metrics::gauge!(ANONYMOUS_WAITS_METRIC).decrement(1.0);
+    }
+}
 
 /// The `X-Min-Position` a query asked for (empty when absent); malformed → 400.
 #[derive(Debug, Clone, Default)]
@@ -73,11 +96,12 @@ impl MinPosition {
                 "X-Min-Position names events the store does not hold".into(),
             ));
         }
-        let _permit = if self.anonymous {
-            match ANONYMOUS.try_acquire() {
-                Ok(permit) => Some(permit),
+        let _slot = if self.anonymous {
+            match AnonymousSlot::take() {
+                Some(slot) => Some(slot),
                 // Too many anonymous waits already: one more lookup, no wait.
-                Err(_) => {
+                None => {
+                    metrics::counter!(ANONYMOUS_WAITS_FULL_METRIC).increment(1);
                     let caught_up =
                         position::wait_applied(pool, models, &self.position, Duration::ZERO)
                             .await?;

@@ -1,7 +1,9 @@
 //! Integration tests of command-api against real PostgreSQL and Kafka (started by
 //! `compose/test.sh`). One binary with modules, so the suite links once.
 
+mod anonymous_waits;
 mod bad_input;
+mod card_tokens;
 mod catalog;
 mod commerce;
 mod consistency;

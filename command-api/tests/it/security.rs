@@ -343,17 +343,30 @@ async fn anonymous_requests_store_no_idempotency_keys() {
     assert!(again.headers.contains_key("idempotent-replayed"));
 }
 
-/// A login role of its own on the test cluster, dropped (with its grants) at the end.
+/// The application role the services run as: the cluster's own `ticketing_app` (made by
+/// compose/postgres.sh; compose/test.sh passes its password as `TEST_APP_DATABASE_PASSWORD`,
+/// and `TEST_APP_DATABASE_ROLE` may name another), or, on a cluster whose owner may still
+/// create roles, one made for this test and dropped at the end.
 struct AppRole {
     name: String,
     password: String,
+    made_here: bool,
 }
 
 impl AppRole {
     async fn create(owner: &sqlx::PgPool) -> AppRole {
+        if let Ok(password) = std::env::var("TEST_APP_DATABASE_PASSWORD") {
+            return AppRole {
+                name: std::env::var("TEST_APP_DATABASE_ROLE")
+                    .unwrap_or_else(|_| "ticketing_app".into()),
+                password,
+                made_here: false,
+            };
+        }
         let role = AppRole {
             name: format!("app_{}", Uuid::new_v4().simple()),
             password: Uuid::new_v4().simple().to_string(),
+            made_here: true,
         };
         sqlx::query(&format!(
             "CREATE ROLE {} LOGIN PASSWORD '{}'",
@@ -361,7 +374,10 @@ impl AppRole {
         ))
         .execute(owner)
         .await
-        .expect("create the application role");
+        .expect(
+            "create an application role: set TEST_APP_DATABASE_PASSWORD to the password of the \
+             cluster's ticketing_app (compose/test.sh does), as the owner may not create roles",
+        );
         role
     }
 
@@ -372,6 +388,10 @@ impl AppRole {
     }
 
     async fn remove(self, owner: &sqlx::PgPool) {
+        if !self.made_here {
+            // The cluster's role stays; its grants were on this test's database only.
+            return;
+        }
         for statement in [
             format!("DROP OWNED BY {}", self.name),
             format!("DROP ROLE {}", self.name),
@@ -479,4 +499,53 @@ async fn the_application_role_cannot_drop_table_events_yet_runs_the_services() {
 
     drop((relay, projections, api));
     role.remove(&db.pool).await;
+}
+
+#[tokio::test]
+async fn the_schema_owner_is_no_superuser_and_may_create_databases_but_no_roles() {
+    // The tests' URL is the schema owner's, as the migrations and the replay CLI use it.
+    let owner = sqlx::PgPool::connect(&testkit::database_url())
+        .await
+        .expect("connect as the owner");
+    let (superuser, create_role, create_db, replication, bypass_rls): (
+        bool,
+        bool,
+        bool,
+        bool,
+        bool,
+    ) = sqlx::query_as(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls
+               FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&owner)
+    .await
+    .expect("the owner's attributes");
+    assert!(!superuser, "the schema owner is not a superuser");
+    assert!(
+        !create_role,
+        "nor may it create roles (a way to any privilege)"
+    );
+    assert!(
+        !replication && !bypass_rls,
+        "nor replicate or bypass row security"
+    );
+    assert!(create_db, "it creates the tests' databases");
+    let owns_database: bool = sqlx::query_scalar(
+        "SELECT pg_get_userbyid(datdba) = current_user FROM pg_database
+          WHERE datname = current_database()",
+    )
+    .fetch_one(&owner)
+    .await
+    .expect("the database's owner");
+    assert!(owns_database, "it owns its database");
+    for statement in [
+        format!("CREATE ROLE intruder_{} SUPERUSER", Uuid::new_v4().simple()),
+        "ALTER SYSTEM SET fsync = off".to_owned(),
+    ] {
+        assert!(
+            permission_denied(sqlx::query(&statement).execute(&owner).await),
+            "the owner may not: {statement}"
+        );
+    }
+    owner.close().await;
 }

@@ -23,7 +23,8 @@ pub enum BookingCommand {
     /// The buyer pays: held → payment_pending until `payment_deadline`.
     RequestPayment {
         payment_id: Uuid,
-        payment_token: String,
+        /// What the buyer may see of the card; never the provider's token.
+        card: String,
         payment_deadline: DateTime<Utc>,
         now: DateTime<Utc>,
     },

@@ -26,8 +26,11 @@ pub enum BookingEvent {
     },
     PaymentRequested {
         payment_id: Uuid,
-        /// The provider's single-use card token (`tok_visa`, …), not card data.
-        payment_token: String,
+        /// What the buyer may see of the card (`payment::card_label`). The provider's token
+        /// never enters an event: it waits in the write side's `payment_tokens` table.
+        /// Version 1 carried the token instead (`schemas::upcast`).
+        #[serde(default)]
+        card: String,
         payment_deadline: DateTime<Utc>,
         requested_at: DateTime<Utc>,
     },
@@ -83,6 +86,11 @@ impl DomainEvent for BookingEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            // v2: the card's label instead of the provider's token.
+            BookingEvent::PaymentRequested { .. } => "2",
+            _ => "1",
+        }
+        .to_string()
     }
 }

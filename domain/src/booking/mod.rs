@@ -142,7 +142,8 @@ pub struct Booking {
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub placed_at: Option<DateTime<Utc>>,
     pub payment_id: Option<Uuid>,
-    pub payment_token: Option<String>,
+    /// The card's label (what the buyer may see), not the provider's token.
+    pub card: Option<String>,
     pub payment_deadline: Option<DateTime<Utc>>,
     pub cancel_reason: Option<CancelReason>,
     pub failure_reason: Option<String>,
@@ -232,13 +233,13 @@ impl Aggregate for Booking {
             }
             BookingEvent::PaymentRequested {
                 payment_id,
-                payment_token,
+                card,
                 payment_deadline,
                 ..
             } => {
                 self.status = BookingStatus::PaymentPending;
                 self.payment_id = Some(payment_id);
-                self.payment_token = Some(payment_token);
+                self.card = Some(card);
                 self.payment_deadline = Some(payment_deadline);
             }
             BookingEvent::BookingConfirmed { tickets, .. } => {
@@ -327,7 +328,7 @@ impl Booking {
             }
             BookingCommand::RequestPayment {
                 payment_id,
-                payment_token,
+                card,
                 payment_deadline,
                 now,
             } => {
@@ -340,7 +341,7 @@ impl Booking {
                 }
                 Ok(vec![BookingEvent::PaymentRequested {
                     payment_id,
-                    payment_token,
+                    card,
                     payment_deadline,
                     requested_at: now,
                 }])

@@ -70,7 +70,7 @@ fn placed(seats: usize, ga: u32) -> BookingEvent {
 fn payment_requested() -> BookingEvent {
     BookingEvent::PaymentRequested {
         payment_id: Uuid::from_u128(9),
-        payment_token: "tok_visa".into(),
+        card: "Visa test card".into(),
         payment_deadline: t0() + Duration::minutes(7),
         requested_at: t0() + Duration::minutes(5),
     }
@@ -136,7 +136,7 @@ async fn paying_a_held_booking_makes_it_payment_pending() {
         .given(vec![placed(1, 1)])
         .when_async(BookingCommand::RequestPayment {
             payment_id: Uuid::from_u128(9),
-            payment_token: "tok_visa".into(),
+            card: "Visa test card".into(),
             payment_deadline: t0() + Duration::minutes(7),
             now: t0() + Duration::minutes(5),
         })
@@ -150,7 +150,7 @@ async fn rejects_paying_after_the_hold_expired() {
         .given(vec![placed(1, 0)])
         .when_async(BookingCommand::RequestPayment {
             payment_id: Uuid::from_u128(9),
-            payment_token: "tok_visa".into(),
+            card: "Visa test card".into(),
             payment_deadline: t0() + Duration::minutes(12),
             now: t0() + Duration::minutes(10),
         })
@@ -164,7 +164,7 @@ async fn rejects_paying_twice() {
         .given(vec![placed(1, 0), payment_requested()])
         .when_async(BookingCommand::RequestPayment {
             payment_id: Uuid::from_u128(10),
-            payment_token: "tok_visa".into(),
+            card: "Visa test card".into(),
             payment_deadline: t0() + Duration::minutes(8),
             now: t0() + Duration::minutes(6),
         })

@@ -17,6 +17,19 @@ use uuid::Uuid;
 
 use crate::money::Money;
 
+/// What a person may see of the card behind a provider token, for events and receipts: the
+/// simulator's test cards by name, any other token as a plain "Card". Nothing of the token
+/// itself is kept, so a label can travel where the token must not.
+pub fn card_label(token: &str) -> String {
+    match token.trim() {
+        "tok_visa" => "Visa test card",
+        "tok_decline" => "Declining test card",
+        "tok_timeout" => "Unanswered test card",
+        _ => "Card",
+    }
+    .to_owned()
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
@@ -33,7 +46,8 @@ pub enum PaymentCommand {
     Request {
         booking_id: Uuid,
         amount: Money,
-        token: String,
+        /// What the buyer may see of the card; never the provider's token.
+        card: String,
         now: DateTime<Utc>,
     },
     RecordSuccess {
@@ -56,7 +70,10 @@ pub enum PaymentEvent {
     PaymentRequested {
         booking_id: Uuid,
         amount: Money,
-        token: String,
+        /// What the buyer may see of the card (`card_label`). Version 1 carried the
+        /// provider's token instead (`schemas::upcast`).
+        #[serde(default)]
+        card: String,
         requested_at: DateTime<Utc>,
     },
     PaymentSucceeded {
@@ -87,7 +104,12 @@ impl DomainEvent for PaymentEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            // v2: the card's label instead of the provider's token.
+            PaymentEvent::PaymentRequested { .. } => "2",
+            _ => "1",
+        }
+        .to_string()
     }
 }
 
@@ -105,7 +127,8 @@ pub enum PaymentError {
 pub struct Payment {
     pub booking_id: Option<Uuid>,
     pub amount: Option<Money>,
-    pub token: Option<String>,
+    /// The card's label, not the provider's token.
+    pub card: Option<String>,
     pub status: PaymentStatus,
     pub failure_reason: Option<String>,
 }
@@ -140,12 +163,12 @@ impl Aggregate for Payment {
             PaymentEvent::PaymentRequested {
                 booking_id,
                 amount,
-                token,
+                card,
                 ..
             } => {
                 self.booking_id = Some(booking_id);
                 self.amount = Some(amount);
-                self.token = Some(token);
+                self.card = Some(card);
                 self.status = PaymentStatus::Requested;
             }
             PaymentEvent::PaymentSucceeded { .. } => self.status = PaymentStatus::Succeeded,
@@ -171,7 +194,7 @@ impl Payment {
             PaymentCommand::Request {
                 booking_id,
                 amount,
-                token,
+                card,
                 now,
             } => {
                 if self.exists() {
@@ -184,7 +207,7 @@ impl Payment {
                 vec![PaymentEvent::PaymentRequested {
                     booking_id,
                     amount,
-                    token,
+                    card,
                     requested_at: now,
                 }]
             }

@@ -16,7 +16,7 @@ fn request() -> PaymentCommand {
     PaymentCommand::Request {
         booking_id: Uuid::from_u128(1),
         amount: Money::new(4_500, "EUR"),
-        token: "tok_visa".into(),
+        card: "Visa test card".into(),
         now: t0(),
     }
 }
@@ -25,7 +25,7 @@ fn requested() -> PaymentEvent {
     PaymentEvent::PaymentRequested {
         booking_id: Uuid::from_u128(1),
         amount: Money::new(4_500, "EUR"),
-        token: "tok_visa".into(),
+        card: "Visa test card".into(),
         requested_at: t0(),
     }
 }
@@ -59,7 +59,7 @@ async fn rejects_reusing_a_payment_id_for_another_amount() {
         .when_async(PaymentCommand::Request {
             booking_id: Uuid::from_u128(1),
             amount: Money::new(1, "EUR"),
-            token: "tok_visa".into(),
+            card: "Visa test card".into(),
             now: t0(),
         })
         .await
@@ -143,4 +143,13 @@ async fn rejects_answers_for_an_unknown_payment() {
         .when_async(PaymentCommand::RecordSuccess { now: t0() })
         .await
         .then_expect_error(PaymentError::UnknownPayment);
+}
+
+#[test]
+fn a_card_label_names_the_test_card_and_never_repeats_a_token() {
+    assert_eq!(card_label("tok_visa"), "Visa test card");
+    assert_eq!(card_label(" tok_decline "), "Declining test card");
+    for token in ["tok_1NXa9b2eZvKYlo2C", "", "tok_timeout"] {
+        assert!(!card_label(token).contains("tok_"), "{token}");
+    }
 }

@@ -131,7 +131,7 @@ impl Stack {
             booking_id,
             BookingCommand::RequestPayment {
                 payment_id: Uuid::new_v4(),
-                payment_token: "tok_visa".into(),
+                card: "Visa test card".into(),
                 payment_deadline: now + chrono::Duration::minutes(10),
                 now,
             },

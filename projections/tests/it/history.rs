@@ -1,4 +1,5 @@
-//! A store holding every event type (and `ShowCancelled` at version 1), written straight
+//! A store holding every event type (and `ShowCancelled` and both `PaymentRequested` at
+//! version 1, the latter with the card tokens they held before issue 22), written straight
 //! into the events table as the aggregate store writes it: two users, three shows (one
 //! cancelled at v1, one at v2), a seated and a general-admission section with holds taken
 //! over, released, extended, sold and returned, bookings in every state, payments and an
@@ -379,7 +380,7 @@ pub fn every_event_type(history: &mut History) -> Made {
         &b1.to_string(),
         BookingEvent::PaymentRequested {
             payment_id: payment,
-            payment_token: "tok_visa".into(),
+            card: "Visa test card".into(),
             payment_deadline: later(),
             requested_at: Utc::now(),
         },
@@ -390,7 +391,7 @@ pub fn every_event_type(history: &mut History) -> Made {
         PaymentEvent::PaymentRequested {
             booking_id: b1,
             amount: eur(6000),
-            token: "tok_visa".into(),
+            card: "Visa test card".into(),
             requested_at: Utc::now(),
         },
     );
@@ -561,15 +562,13 @@ pub fn every_event_type(history: &mut History) -> Made {
     );
     place(history, b3, seats(&["A:3"]), vec![], 3000);
     let declined = Uuid::new_v4();
-    history.push(
+    history.push_raw(
         "payment",
         &declined.to_string(),
-        PaymentEvent::PaymentRequested {
-            booking_id: b3,
-            amount: eur(3000),
-            token: "tok_decline".into(),
-            requested_at: Utc::now(),
-        },
+        "PaymentRequested",
+        "1",
+        json!({"booking_id": b3, "amount": eur(3000), "token": "tok_decline",
+               "requested_at": Utc::now()}),
     );
     history.push(
         "payment",
@@ -655,15 +654,14 @@ pub fn every_event_type(history: &mut History) -> Made {
             quantity: 1,
         },
     );
-    history.push(
+    // Stored before issue 22: version 1, with the card token in the event.
+    history.push_raw(
         "booking",
         &b6.to_string(),
-        BookingEvent::PaymentRequested {
-            payment_id: Uuid::new_v4(),
-            payment_token: "tok_timeout".into(),
-            payment_deadline: later(),
-            requested_at: Utc::now(),
-        },
+        "PaymentRequested",
+        "1",
+        json!({"payment_id": Uuid::new_v4(), "payment_token": "tok_timeout",
+               "payment_deadline": later(), "requested_at": Utc::now()}),
     );
     history.push(
         "inventory",

@@ -56,7 +56,7 @@ fn placed() -> BookingEvent {
 fn pay_requested() -> BookingEvent {
     BookingEvent::PaymentRequested {
         payment_id: payment_id(),
-        payment_token: "tok_visa".into(),
+        card: "Visa test card".into(),
         payment_deadline: t0() + Duration::minutes(7),
         requested_at: t0() + Duration::minutes(5),
     }
@@ -85,7 +85,7 @@ fn p_requested() -> PaymentEvent {
     PaymentEvent::PaymentRequested {
         booking_id: booking_id(),
         amount: amount(),
-        token: "tok_visa".into(),
+        card: "Visa test card".into(),
         requested_at: t0(),
     }
 }
@@ -116,12 +116,11 @@ fn charges_a_pending_payment_before_its_deadline() {
             Action::RecordPaymentRequest {
                 payment_id: payment_id(),
                 amount: amount(),
-                token: "tok_visa".into()
+                card: "Visa test card".into()
             },
             Action::Charge {
                 payment_id: payment_id(),
                 amount: amount(),
-                token: "tok_visa".into()
             },
         ]
     );

@@ -56,17 +56,35 @@ pub fn event_schemas() -> Result<Vec<EventSchema>, ExportError> {
         all.extend(split(aggregate_type, &tagged)?);
     }
     // Older versions still travel (stored events keep their version).
-    let mut v1 = schema_for::<crate::upcast::ShowCancelledV1>(Contract::Read);
-    if let Some(obj) = v1.as_object_mut() {
-        obj.insert("title".into(), Value::String("ShowCancelled".into()));
-    }
-    all.push(EventSchema {
-        aggregate_type: "show".into(),
-        event_type: "ShowCancelled".into(),
-        event_version: "1".into(),
-        schema: v1,
-    });
+    all.push(older(
+        "show",
+        "ShowCancelled",
+        schema_for::<crate::upcast::ShowCancelledV1>(Contract::Read),
+    ));
+    all.push(older(
+        "booking",
+        "PaymentRequested",
+        schema_for::<crate::upcast::BookingPaymentRequestedV1>(Contract::Read),
+    ));
+    all.push(older(
+        "payment",
+        "PaymentRequested",
+        schema_for::<crate::upcast::PaymentRequestedV1>(Contract::Read),
+    ));
     Ok(all)
+}
+
+/// The version-1 schema of an event that has a newer version.
+fn older(aggregate_type: &str, event_type: &str, mut schema: Value) -> EventSchema {
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("title".into(), Value::String(event_type.into()));
+    }
+    EventSchema {
+        aggregate_type: aggregate_type.into(),
+        event_type: event_type.into(),
+        event_version: "1".into(),
+        schema,
+    }
 }
 
 /// One schema per variant: the inner object, titled by the variant, with the definitions it
