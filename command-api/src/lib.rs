@@ -11,6 +11,7 @@ pub mod payment_tokens;
 pub mod purchase;
 pub mod relay;
 pub mod routes;
+pub mod sessions;
 pub mod settings;
 pub mod state;
 pub mod ticket_pdf;
@@ -45,6 +46,13 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/auth/register", post(routes::auth::register))
         .route("/api/auth/login", post(routes::auth::login))
+        .route("/api/auth/refresh", post(routes::sessions::refresh))
+        .route("/api/auth/logout", post(routes::sessions::logout))
+        .route("/api/auth/sessions", get(routes::sessions::list))
+        .route(
+            "/api/auth/sessions/{session_id}",
+            axum::routing::delete(routes::sessions::revoke),
+        )
         .route(
             "/api/admin/users/{user_id}/roles",
             post(routes::admin::grant_role),

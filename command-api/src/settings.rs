@@ -57,7 +57,7 @@ pub struct AuthSettings {
     pub jwt_issuer: String,
     #[arg(long, env = "JWT_AUDIENCE", default_value = "ticketing-api")]
     pub jwt_audience: String,
-    #[arg(long, env = "JWT_TTL_SECONDS", default_value_t = 3600)]
+    #[arg(long, env = "JWT_TTL_SECONDS", default_value_t = 900)]
     pub jwt_ttl_seconds: u64,
     /// Argon2id memory cost in KiB (OWASP's 19 MiB by default). Lower only for tests and
     /// load generation that create many users.

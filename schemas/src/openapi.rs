@@ -76,7 +76,51 @@ fn routes() -> Vec<Route> {
             ..route(
                 "post",
                 "/api/auth/login",
-                "Log in for an access token",
+                "Log in for an access token and a session's first refresh token",
+                "auth",
+            )
+        },
+        Route {
+            auth: false,
+            request: Some("RefreshRequest"),
+            success: (200, Some("TokenResponse")),
+            errors: &[400, 401, 413, 415, 503],
+            ..route(
+                "post",
+                "/api/auth/refresh",
+                "Trade a refresh token for new tokens (the old one is spent; a spent one presented again revokes the session)",
+                "auth",
+            )
+        },
+        Route {
+            success: (204, None),
+            errors: &[401, 503],
+            command: true,
+            ..route(
+                "post",
+                "/api/auth/logout",
+                "Revoke the caller's session (its refresh token stops working)",
+                "auth",
+            )
+        },
+        Route {
+            success: (200, Some("[SessionView]")),
+            errors: &[401, 503],
+            ..route(
+                "get",
+                "/api/auth/sessions",
+                "The caller's signed-in sessions",
+                "auth",
+            )
+        },
+        Route {
+            success: (204, None),
+            errors: &[400, 401, 404, 503],
+            command: true,
+            ..route(
+                "delete",
+                "/api/auth/sessions/{session_id}",
+                "Revoke one of the caller's sessions (another user's → 404)",
                 "auth",
             )
         },

@@ -24,6 +24,10 @@ pub struct Claims {
     pub aud: String,
     pub iat: u64,
     pub exp: u64,
+    /// The session (refresh-token family) the token was issued in; absent in tokens minted
+    /// outside a login (tests, tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 pub struct JwtKeys {
@@ -51,11 +55,13 @@ impl JwtKeys {
         self.ttl
     }
 
-    /// Issues a token for `user_id` carrying `roles`, valid from `now_unix` for the TTL.
+    /// Issues a token for `user_id` carrying `roles` in `session_id`, valid from `now_unix`
+    /// for the TTL.
     pub fn issue(
         &self,
         user_id: Uuid,
         roles: &BTreeSet<Role>,
+        session_id: Uuid,
         now_unix: u64,
     ) -> Result<String, ApiError> {
         let claims = Claims {
@@ -65,6 +71,7 @@ impl JwtKeys {
             aud: self.audience.clone(),
             iat: now_unix,
             exp: now_unix + self.ttl.as_secs(),
+            sid: Some(session_id),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)
@@ -91,6 +98,8 @@ impl JwtKeys {
 pub struct Caller {
     pub user_id: Uuid,
     pub roles: BTreeSet<Role>,
+    /// The session its token was issued in (see `Claims::sid`).
+    pub session_id: Option<Uuid>,
 }
 
 impl Caller {
@@ -142,6 +151,7 @@ where
         Ok(Caller {
             user_id: claims.sub,
             roles: claims.roles.into_iter().collect(),
+            session_id: claims.sid,
         })
     }
 }

@@ -1,13 +1,17 @@
 //! `POST /api/auth/register` and `POST /api/auth/login`, served from the write side so login
 //! works the moment register has answered.
 
+use std::collections::BTreeSet;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::Utc;
 use domain::rules::{self, Checks, MAX_STRING};
-use domain::user::{UserCommand, UserError, user_id_for_email};
+use domain::user::{Role, UserCommand, UserError, user_id_for_email};
 use schemas::api::users::{LoginRequest, RegisterRequest, RegisterResponse, TokenResponse};
+use uuid::Uuid;
 
 use crate::http::consistency::Written;
 use crate::http::context::RequestContext;
@@ -15,6 +19,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::Json;
 use crate::http::lockout::ClientAddress;
 use crate::http::store_error::from_execute;
+use crate::sessions;
 use crate::state::AppState;
 
 pub async fn register(
@@ -63,6 +68,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let email = rules::normalize_email(&body.email);
@@ -82,13 +88,32 @@ pub async fn login(
     }
     state.limits.logins.succeeded(&email, client);
     let user_id = user.user_id.ok_or_else(invalid_credentials)?;
+    let (session_id, refresh_token) = sessions::open(&state.pool, user_id, agent(&headers)).await?;
+    tokens(&state, user_id, &user.roles, session_id, refresh_token).map(Json)
+}
+
+/// The `User-Agent` a session remembers.
+pub fn agent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
+}
+
+/// Login's answer: a new access token in `session_id` and the session's refresh token.
+pub fn tokens(
+    state: &AppState,
+    user_id: Uuid,
+    roles: &BTreeSet<Role>,
+    session_id: Uuid,
+    refresh_token: String,
+) -> Result<TokenResponse, ApiError> {
     let now = Utc::now().timestamp().max(0) as u64;
-    let access_token = state.jwt.issue(user_id, &user.roles, now)?;
-    Ok(Json(TokenResponse {
+    let access_token = state.jwt.issue(user_id, roles, session_id, now)?;
+    Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
         expires_in: state.jwt.ttl().as_secs(),
-    }))
+        refresh_token,
+        session_id,
+    })
 }
 
 /// One message for a wrong email and a wrong password, so accounts cannot be enumerated.

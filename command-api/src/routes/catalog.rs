@@ -47,6 +47,7 @@ fn optional_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Calle
     Ok(Some(Caller {
         user_id: claims.sub,
         roles: claims.roles.into_iter().collect(),
+        session_id: claims.sid,
     }))
 }
 

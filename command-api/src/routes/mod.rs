@@ -11,6 +11,7 @@ pub mod events;
 pub mod invoices;
 pub mod queue;
 pub mod sales;
+pub mod sessions;
 pub mod ticket_pdf;
 pub mod ticket_transfer;
 pub mod tickets;

@@ -20,6 +20,7 @@ mod realtime;
 mod relay_loss;
 mod replay;
 mod security;
+mod sessions;
 mod store;
 mod support;
 mod transfer;

@@ -33,6 +33,28 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: u64,
+    /// Opaque, single use, valid 30 days: `POST /api/auth/refresh` trades it for a new access
+    /// token and a new refresh token.
+    pub refresh_token: String,
+    pub session_id: Uuid,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// One of the caller's signed-in sessions (a login and the refresh tokens rotated from it).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+pub struct SessionView {
+    pub session_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    /// The `User-Agent` of the login or the latest refresh (at most 256 characters).
+    pub user_agent: String,
+    /// Whether the request's own access token belongs to it.
+    pub current: bool,
 }
 
 /// Roles an admin can grant (everyone is a customer already).

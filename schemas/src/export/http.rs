@@ -25,8 +25,9 @@ use crate::api::queue::{QueuePlace, QueueStats};
 use crate::api::sales::{SalesReport, SalesTimeseries};
 use crate::api::tickets::{TicketTransferResponse, TransferTicketRequest};
 use crate::api::users::{
-    AddressRequest, AddressResponse, GrantRoleRequest, LoginRequest, Profile, RegisterRequest,
-    RegisterResponse, RolesResponse, TokenResponse, UpdateProfileRequest,
+    AddressRequest, AddressResponse, GrantRoleRequest, LoginRequest, Profile, RefreshRequest,
+    RegisterRequest, RegisterResponse, RolesResponse, SessionView, TokenResponse,
+    UpdateProfileRequest,
 };
 use crate::api::vouchers::{CreateVoucherRequest, VoucherResponse};
 use crate::api::waitlist::{JoinWaitlistRequest, WaitlistEntryResponse};
@@ -39,6 +40,8 @@ pub(super) fn bodies() -> Vec<(String, Value)> {
         response::<RegisterResponse>(),
         request::<LoginRequest>(),
         response::<TokenResponse>(),
+        request::<RefreshRequest>(),
+        response::<SessionView>(),
         request::<GrantRoleRequest>(),
         response::<RolesResponse>(),
         response::<Profile>(),
