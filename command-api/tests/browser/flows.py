@@ -233,9 +233,22 @@ def flow_purchase(browser, e1):
     expect(page.locator("#hold")).to_have_text("Hold 2 places")
     shot(page, "seatmap")
 
-    # The access token expires while the seats are picked: hold sends the buyer to sign in,
-    # and back on the event page the same two seats are still selected.
+    # The access token expires while the seats are picked: the page refreshes it unseen (a new
+    # refresh token replaces the spent one) and the selection stays.
     sub = page.evaluate("() => JSON.parse(atob(localStorage.getItem('ticketing.token').split('.')[1].replace(/-/g,'+').replace(/_/g,'/'))).sub")
+    first_refresh = page.evaluate("() => localStorage.getItem('ticketing.refresh')")
+    assert first_refresh, "login keeps the session's refresh token"
+    page.evaluate("t => localStorage.setItem('ticketing.token', t)", expired_token(sub))
+    page.reload()
+    page.wait_for_selector("#map[data-ready=true]")
+    eventually("the access token refreshed", lambda: page.evaluate("() => localStorage.getItem('ticketing.refresh')") not in (None, first_refresh))
+    wait_live(page)
+    for s in picks:
+        expect(seat(page, s)).to_have_attribute("data-status", "selected")
+
+    # Then the session is ended from elsewhere and the access token expires again: hold sends
+    # the buyer to sign in, and back on the event page the same two seats are still selected.
+    ok("POST", "/api/auth/logout", token=page.evaluate("() => localStorage.getItem('ticketing.token')"), expected=(204,))
     page.evaluate("t => localStorage.setItem('ticketing.token', t)", expired_token(sub))
     page.click("#hold")
     page.wait_for_url(re.compile(r".*/login\?next=.*"))

@@ -1,6 +1,7 @@
-// The public API as the pages use it: the signed-in session (an access token in
-// localStorage), JSON calls that turn problem+json answers into `Problem`s, formatting, and
-// the page header. An expired or rejected token sends the person to /login and back.
+// The public API as the pages use it: the signed-in session (a short-lived access token and
+// the session's refresh token in localStorage), JSON calls that turn problem+json answers
+// into `Problem`s, formatting, and the page header. An access token about to expire is
+// refreshed first; a session that cannot be refreshed sends the person to /login and back.
 
 // Controls for endpoints that do not exist yet stay off until they do (API.md, Commerce and
 // Sessions); each page renders them only when its flag is on.
@@ -10,11 +11,12 @@ export const FEATURES = {
   waitingList: true,
   transfers: true,
   ticketPdf: true,
-  refreshTokens: false,
+  refreshTokens: true,
 };
 
 const TOKEN = "ticketing.token";
 const NAME = "ticketing.name";
+const REFRESH = "ticketing.refresh";
 
 export class Problem extends Error {
   constructor(status, body) {
@@ -37,25 +39,79 @@ export function token() {
   return localStorage.getItem(TOKEN);
 }
 
-/** The token's claims while it is still valid (with a few seconds' margin), else null. */
+const fresh = (c, marginMs) => c && typeof c.exp === "number" && c.exp * 1000 >= Date.now() + marginMs;
+
+/**
+ * The session's claims: the access token's while it is valid (with a few seconds' margin),
+ * or, when it has expired but the session can be refreshed, the last ones it carried.
+ */
 export function claims() {
   const t = token();
   const c = t && decode(t);
-  if (!c || typeof c.exp !== "number" || c.exp * 1000 < Date.now() + 5000) return null;
-  return c;
+  if (fresh(c, 5000)) return c;
+  return c && localStorage.getItem(REFRESH) ? c : null;
 }
 
 export const signedIn = () => claims() !== null;
 export const hasRole = (role) => (claims()?.roles || []).includes(role);
 
-export function signIn(accessToken, name) {
+/** Stores a login's (or a refresh's) answer. */
+export function signIn(accessToken, name, refreshToken) {
   localStorage.setItem(TOKEN, accessToken);
   if (name) localStorage.setItem(NAME, name);
+  if (refreshToken) localStorage.setItem(REFRESH, refreshToken);
 }
 
 export function signOut() {
   localStorage.removeItem(TOKEN);
   localStorage.removeItem(NAME);
+  localStorage.removeItem(REFRESH);
+}
+
+/** Ends the session on the server too (its refresh token stops working), then locally. */
+export async function logOut() {
+  const t = token();
+  if (t) await fetch("/api/auth/logout", { method: "POST", headers: { authorization: `Bearer ${t}` } }).catch(() => {});
+  signOut();
+}
+
+/**
+ * Trades the refresh token for new tokens. A refresh token is single use and presenting a
+ * spent one revokes the session, so tabs take turns (a Web Lock) and a tab that waited first
+ * looks whether another one already refreshed. Resolves true when a usable token is stored.
+ */
+async function refreshOnce(force) {
+  const run = async () => {
+    if (!force && fresh(decode(token() || ""), 30000)) return true;
+    const refreshToken = localStorage.getItem(REFRESH);
+    if (!refreshToken) return false;
+    const response = await fetch("/api/auth/refresh", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ refresh_token: refreshToken }),
+    }).catch(() => null);
+    if (!response) return fresh(decode(token() || ""), 0); // offline: keep what we have
+    if (!response.ok) {
+      // Another tab may have rotated it meanwhile; only a token nobody replaced is dead.
+      if (localStorage.getItem(REFRESH) === refreshToken) signOut();
+      return false;
+    }
+    const body = await response.json();
+    signIn(body.access_token, null, body.refresh_token);
+    return true;
+  };
+  return navigator.locks ? navigator.locks.request("ticketing.refresh", run) : run();
+}
+
+let refreshing = null;
+/** Makes sure the stored access token is good for the next 30 s, refreshing if it can. */
+export async function ensureFresh(force = false) {
+  if (!force && fresh(decode(token() || ""), 30000)) return true;
+  if (!localStorage.getItem(REFRESH)) return false;
+  refreshing ??= refreshOnce(force).finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
 }
 
 /** A same-origin path to come back to; anything else becomes the storefront. */
@@ -78,7 +134,13 @@ export function toLogin(reason) {
  * call that sent a token means the session ended: the person is sent to log in. `auth: false`
  * sends no token (sign-in and sign-up, whose 401 means a wrong password).
  */
-export async function call(method, path, { body, headers = {}, as = "json", minPosition, auth = true } = {}) {
+export async function call(method, path, options = {}, retried = false) {
+  const { body, headers = {}, as = "json", minPosition, auth = true } = options;
+  if (auth && token() && !(await ensureFresh()) && !token()) {
+    // The session could not be refreshed (ended elsewhere, or too old).
+    toLogin("Your session has ended. Sign in again to continue.");
+    throw new Problem(401, {});
+  }
   const h = { accept: "application/json, application/problem+json", ...headers };
   const t = auth ? token() : null;
   if (t) h.authorization = `Bearer ${t}`;
@@ -95,6 +157,9 @@ export async function call(method, path, { body, headers = {}, as = "json", minP
       problem = await response.json();
     } catch {
       /* an empty or non-JSON error body */
+    }
+    if (response.status === 401 && t && !retried && (await ensureFresh(true))) {
+      return call(method, path, options, true);
     }
     if (response.status === 401 && t) {
       signOut();
@@ -174,8 +239,8 @@ export function header() {
   }
   const name = localStorage.getItem(NAME) || "Signed in";
   who.innerHTML = `<span>${esc(name)}</span><button type="button" id="sign-out">Sign out</button>`;
-  document.getElementById("sign-out").addEventListener("click", () => {
-    signOut();
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    await logOut();
     location.assign("/");
   });
 }

@@ -5,7 +5,7 @@
 // person to log in.
 
 import ReconnectingWebSocket from "../vendor/reconnecting-websocket.js";
-import { signedIn, token, toLogin } from "./api.js";
+import { ensureFresh, signedIn, token, toLogin } from "./api.js";
 
 export function notifierUrl() {
   const configured = document.querySelector('meta[name="notifier-url"]')?.content;
@@ -20,8 +20,10 @@ export function notifierUrl() {
  * (re)connect, once the subscriptions are sent; `onState("live" | "reconnecting")`.
  */
 export function connect({ rooms = [], onMessage, onOpen, onState }) {
-  const url = () => {
-    if (!signedIn()) {
+  // Every (re)connect asks for a token good for a while: the notifier closes a socket whose
+  // token expires (4001), and the reconnect comes back with a refreshed one.
+  const url = async () => {
+    if (!signedIn() || !(await ensureFresh())) {
       toLogin("Your session has ended. Sign in again to continue.");
       return new Promise(() => {}); // never connects; the page is leaving
     }

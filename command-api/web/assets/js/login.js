@@ -22,7 +22,7 @@ document.getElementById("login").addEventListener("submit", async (e) => {
   button.disabled = true;
   try {
     const { body } = await post("/api/auth/login", { email: form.elements.namedItem("email").value.trim(), password: form.elements.namedItem("password").value }, { auth: false });
-    signIn(body.access_token);
+    signIn(body.access_token, null, body.refresh_token);
     try {
       const profile = await get("/api/users/profile");
       signIn(body.access_token, profile.name);

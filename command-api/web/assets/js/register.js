@@ -24,7 +24,7 @@ document.getElementById("register").addEventListener("submit", async (e) => {
   try {
     await post("/api/auth/register", { name, email, password }, { auth: false });
     const { body } = await post("/api/auth/login", { email, password }, { auth: false });
-    signIn(body.access_token, name);
+    signIn(body.access_token, name, body.refresh_token);
     location.assign(next);
   } catch (err) {
     button.disabled = false;
